@@ -1,0 +1,177 @@
+//! Wall clock, per-thread CPU clock and process rusage (CPU time and page faults).
+
+use serde::Serialize;
+use std::time::Instant;
+
+/// Monotonic wall clock anchored at the start of a measured run; offsets are in µs.
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch {
+    start: Instant,
+}
+
+impl Stopwatch {
+    pub fn start() -> Self {
+        Self {
+            start: Instant::now(),
+        }
+    }
+
+    pub fn elapsed_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    pub fn offset_us(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.start).as_micros() as u64
+    }
+}
+
+/// CPU time consumed by the calling thread, in µs (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu_us() -> u64 {
+    clock_us(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn clock_us(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes into it.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+}
+
+/// What `getrusage(RUSAGE_SELF)` says about the whole process at one instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcessUsage {
+    pub user_us: u64,
+    pub sys_us: u64,
+    /// Minor page faults: pages mapped without I/O, i.e. first touches of anonymous memory.
+    pub minflt: u64,
+    pub majflt: u64,
+}
+
+impl ProcessUsage {
+    pub fn cpu_us(&self) -> u64 {
+        self.user_us + self.sys_us
+    }
+}
+
+pub fn process_usage() -> ProcessUsage {
+    rusage(libc::RUSAGE_SELF)
+}
+
+fn rusage(who: libc::c_int) -> ProcessUsage {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage; getrusage only writes into it.
+    let rc = unsafe { libc::getrusage(who, &mut ru) };
+    if rc != 0 {
+        return ProcessUsage::default();
+    }
+    let tv_us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+    ProcessUsage {
+        user_us: tv_us(ru.ru_utime),
+        sys_us: tv_us(ru.ru_stime),
+        minflt: ru.ru_minflt as u64,
+        majflt: ru.ru_majflt as u64,
+    }
+}
+
+/// Wall time, process CPU time and page faults over one measured stretch of work.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Span {
+    pub wall_us: u64,
+    pub cpu_us: u64,
+    pub minflt: u64,
+    pub majflt: u64,
+}
+
+impl Span {
+    /// Runs `f`, measuring wall time, process CPU time and page faults around it.
+    pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Span) {
+        let open = SpanStart::now();
+        let out = f();
+        (out, open.close())
+    }
+
+    pub fn wall_ms(&self) -> f64 {
+        self.wall_us as f64 / 1000.0
+    }
+
+    pub fn cpu_ms(&self) -> f64 {
+        self.cpu_us as f64 / 1000.0
+    }
+
+    /// CPU time over wall time: how many vCPUs the work kept busy on average.
+    pub fn effective_vcpu(&self) -> Option<f64> {
+        (self.wall_us > 0).then(|| self.cpu_us as f64 / self.wall_us as f64)
+    }
+}
+
+/// The opening reading of a [`Span`], for work that cannot be wrapped in a closure (async).
+#[derive(Clone, Copy, Debug)]
+pub struct SpanStart {
+    wall: Instant,
+    usage: ProcessUsage,
+}
+
+impl SpanStart {
+    pub fn now() -> Self {
+        Self {
+            usage: process_usage(),
+            wall: Instant::now(),
+        }
+    }
+
+    pub fn close(&self) -> Span {
+        let wall_us = self.wall.elapsed().as_micros() as u64;
+        let end = process_usage();
+        Span {
+            wall_us,
+            cpu_us: end.cpu_us().saturating_sub(self.usage.cpu_us()),
+            minflt: end.minflt.saturating_sub(self.usage.minflt),
+            majflt: end.majflt.saturating_sub(self.usage.majflt),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_cpu_clock_advances_with_work_not_with_sleep() {
+        let before = thread_cpu_us();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let slept = thread_cpu_us() - before;
+        let before = thread_cpu_us();
+        let mut x = 0u64;
+        let t = Instant::now();
+        while t.elapsed().as_millis() < 30 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let busy = thread_cpu_us() - before;
+        assert!(slept < 10_000, "sleeping cost {slept} µs of CPU");
+        assert!(
+            busy > 20_000,
+            "30 ms of spinning showed only {busy} µs of CPU"
+        );
+    }
+
+    #[test]
+    fn span_counts_first_touch_faults() {
+        let pages = 256;
+        let page = 4096;
+        let (_, span) = Span::measure(|| {
+            let mut v: Vec<u8> = Vec::with_capacity(pages * page * 4);
+            v.resize(pages * page * 4, 1);
+            std::hint::black_box(&v);
+        });
+        assert!(span.minflt >= pages as u64, "only {} faults", span.minflt);
+        assert!(span.wall_us > 0);
+        assert!(span.effective_vcpu().is_some());
+    }
+}

@@ -1,0 +1,9 @@
+//! Measurement primitives shared by every workload: clocks, rusage, deadlines, statistics.
+//! A workload never reads a clock or rusage by hand, so every figure is taken the same way.
+
+pub mod clock;
+pub mod deadline;
+pub mod stats;
+
+pub use clock::{process_usage, thread_cpu_us, ProcessUsage, Span, Stopwatch};
+pub use deadline::Deadline;

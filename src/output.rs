@@ -1,0 +1,183 @@
+//! The local door's command line, and the short human summary of a response.
+//! Output formats live here, apart from measurement.
+
+use crate::measure::Deadline;
+use serde_json::Value;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "\
+lambda-probe: measure what a Lambda memory size buys.
+
+Without arguments it is the Lambda function (custom runtime, `bootstrap`).
+
+usage:
+  lambda-probe run <payload.json | -> [--timeout-ms N] [--summary]
+      Run one payload here and print the response the function would return (or its error,
+      {\"errorType\",\"errorMessage\"}, with exit status 1). --timeout-ms gives the run a
+      deadline as Lambda's timeout does; --summary prints a short human summary instead.
+  lambda-probe help
+";
+
+pub async fn cli(args: &[String]) -> ExitCode {
+    match args[0].as_str() {
+        "run" => run_command(&args[1..]).await,
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("unknown command {other:?}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+struct RunArgs {
+    payload: String,
+    timeout: Option<Duration>,
+    summary: bool,
+}
+
+fn parse_run_args(args: &[String]) -> Result<RunArgs, String> {
+    let mut payload = None;
+    let mut timeout = None;
+    let mut summary = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--summary" => summary = true,
+            "--timeout-ms" => {
+                let v = it.next().ok_or("--timeout-ms needs a value in ms")?;
+                let ms: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--timeout-ms: {v:?} is not a whole number of ms"))?;
+                timeout = Some(Duration::from_millis(ms));
+            }
+            p if payload.is_none() && (p == "-" || !p.starts_with('-')) => {
+                payload = Some(p.to_string())
+            }
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    Ok(RunArgs {
+        payload: payload.ok_or("run needs a payload file, or - for standard input")?,
+        timeout,
+        summary,
+    })
+}
+
+async fn run_command(args: &[String]) -> ExitCode {
+    let args = match parse_run_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = if args.payload == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+    } else {
+        std::fs::read_to_string(&args.payload)
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", args.payload);
+            return ExitCode::from(2);
+        }
+    };
+    let deadline = args
+        .timeout
+        .map(Deadline::after)
+        .unwrap_or_else(Deadline::none);
+    let result = match serde_json::from_str::<Value>(&text) {
+        Ok(event) => crate::handle(event, deadline).await,
+        Err(e) => Err(crate::error::ProbeError::invalid(format!(
+            "the payload is not valid JSON: {e}"
+        ))),
+    };
+    match result {
+        Ok(response) => {
+            let json = serde_json::to_value(&response).unwrap_or(Value::Null);
+            if args.summary {
+                print!("{}", human_summary(&json));
+            } else {
+                println!("{json}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{}", e.to_json());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn num(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+        Some(x) => format!("{x:.3}"),
+        None => "-".to_string(),
+    }
+}
+
+/// A few lines a person can read: what ran, on what, and the headline figures.
+pub fn human_summary(r: &Value) -> String {
+    let env = &r["environment"];
+    let s = &r["summary"];
+    let mut out = format!(
+        "{} on {} ({} visible cores, {}, memory {} MB): wall {} ms, cpu {} ms, effective vCPU {}, {} page faults{}\n",
+        r["workload"].as_str().unwrap_or("?"),
+        env["arch"].as_str().unwrap_or("?"),
+        num(&env["visible_cores"]),
+        env["cpu_model"].as_str().unwrap_or("unknown CPU"),
+        env["memory_mb"].as_u64().map(|m| m.to_string()).unwrap_or_else(|| "n/a (not in Lambda)".into()),
+        num(&s["wall_ms"]),
+        num(&s["cpu_ms"]),
+        num(&s["effective_vcpu"]),
+        num(&s["minflt"]),
+        if r["truncated"] == Value::Bool(true) {
+            format!(" — TRUNCATED ({})", r["truncated_reason"].as_str().unwrap_or("?"))
+        } else {
+            String::new()
+        }
+    );
+    if let Some(levels) = s["levels"].as_array() {
+        for l in levels {
+            out += &format!(
+                "  {:>2} threads: {:>10} ms wall, {:>10} ms cpu, effective vCPU {:>6}, speedup {:>6}, {} iterations/s\n",
+                num(&l["threads"]),
+                num(&l["wall_ms"]),
+                num(&l["cpu_ms"]),
+                num(&l["effective_vcpu"]),
+                num(&l["speedup"]),
+                num(&l["iterations_per_s"]),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_args() {
+        let a = parse_run_args(&[
+            "p.json".into(),
+            "--timeout-ms".into(),
+            "800".into(),
+            "--summary".into(),
+        ])
+        .unwrap();
+        assert_eq!(a.payload, "p.json");
+        assert_eq!(a.timeout, Some(Duration::from_millis(800)));
+        assert!(a.summary);
+        assert!(parse_run_args(&[]).is_err());
+        assert!(parse_run_args(&["a".into(), "b".into()]).is_err());
+        assert!(parse_run_args(&["a".into(), "--timeout-ms".into(), "x".into()]).is_err());
+    }
+}

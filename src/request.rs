@@ -1,0 +1,317 @@
+//! The event contract: which workload, its parameters, their defaults and their limits.
+//! Every limit lives here, next to its reason; the filled-in parameters are echoed as `params`.
+
+use crate::error::ProbeError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The workloads an event can name, as spelled in `"workload"`.
+pub const WORKLOADS: &[&str] = &["env", "pbkdf2"];
+
+/// A parsed, validated request with every default filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// Environment only, no work: the cheapest look at what a memory size gives.
+    Env,
+    Pbkdf2(Pbkdf2Params),
+}
+
+impl Request {
+    pub fn workload(&self) -> &'static str {
+        match self {
+            Request::Env => "env",
+            Request::Pbkdf2(_) => "pbkdf2",
+        }
+    }
+
+    /// The parameters as they will run, defaults included.
+    pub fn params_json(&self) -> Value {
+        let params = match self {
+            Request::Env => Ok(Value::Object(Map::new())),
+            Request::Pbkdf2(p) => serde_json::to_value(p),
+        };
+        params.unwrap_or(Value::Null)
+    }
+}
+
+/// What the sandbox looks like to the parser: defaults that depend on the machine come from here.
+#[derive(Clone, Copy, Debug)]
+pub struct Host {
+    pub visible_cores: usize,
+}
+
+/// Parses a raw event. `{}` is the env workload, so an empty Power Tuning payload is valid.
+pub fn parse(event: Value, host: Host) -> Result<Request, ProbeError> {
+    let mut fields = match event {
+        Value::Object(map) => map,
+        Value::Null => Map::new(),
+        other => {
+            return Err(ProbeError::invalid(format!(
+                "the event must be a JSON object such as {{\"workload\":\"env\"}}, got {}",
+                json_kind(&other)
+            )))
+        }
+    };
+    let workload = match fields.remove("workload") {
+        None => "env".to_string(),
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            return Err(ProbeError::invalid(format!(
+                "`workload` must be a string, one of {}; got {}",
+                WORKLOADS.join(", "),
+                json_kind(&other)
+            )))
+        }
+    };
+    let rest = Value::Object(fields);
+    match workload.as_str() {
+        "env" => {
+            let _: EnvParams = params_of("env", rest)?;
+            Ok(Request::Env)
+        }
+        "pbkdf2" => {
+            let input: Pbkdf2Input = params_of("pbkdf2", rest)?;
+            Ok(Request::Pbkdf2(input.resolve(host)?))
+        }
+        other => Err(ProbeError::invalid(format!(
+            "unknown workload {other:?}; `workload` must be one of {}",
+            WORKLOADS.join(", ")
+        ))),
+    }
+}
+
+fn params_of<T: DeserializeOwned>(workload: &str, rest: Value) -> Result<T, ProbeError> {
+    serde_path_to_error::deserialize(rest).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            ProbeError::invalid(format!("{workload}: {inner}"))
+        } else {
+            ProbeError::invalid(format!("{workload}: `{path}`: {inner}"))
+        }
+    })
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Checks `value` against an inclusive range, with a message that names the field and the range.
+pub fn check_range<T>(
+    workload: &str,
+    field: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), ProbeError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if value < min || value > max {
+        return Err(ProbeError::invalid(format!(
+            "{workload}: `{field}` = {value} is out of range; allowed {min}..={max}"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EnvParams {}
+
+// ---------------------------------------------------------------- pbkdf2
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Hash {
+    Sha256,
+    /// The 2019 experiment's hash.
+    #[default]
+    Sha512,
+}
+
+impl Hash {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Hash::Sha256 => "sha256",
+            Hash::Sha512 => "sha512",
+        }
+    }
+}
+
+/// 1,000,000 iterations on 4 passwords: the 2019 "multiprocessing in Lambda" experiment.
+pub const PBKDF2_DEFAULT_ITERATIONS: u32 = 1_000_000;
+pub const PBKDF2_DEFAULT_PASSWORDS: u32 = 4;
+/// 100 M iterations is minutes of CPU even at 10,240 MB; the deadline stops longer runs anyway.
+pub const PBKDF2_MAX_ITERATIONS: u32 = 100_000_000;
+/// Enough to keep 64 threads busy; each password is one sample row, so this bounds the response.
+pub const PBKDF2_MAX_PASSWORDS: u32 = 64;
+/// Lambda shows at most 6 cores; 64 threads is far past anything worth measuring.
+pub const PBKDF2_MAX_THREADS: u32 = 64;
+/// A sweep of 1..=16 thread counts is plenty; each entry re-derives every password.
+pub const PBKDF2_MAX_THREAD_ENTRIES: usize = 16;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pbkdf2Input {
+    #[serde(default)]
+    hash: Hash,
+    #[serde(default = "default_iterations")]
+    iterations: u32,
+    #[serde(default = "default_passwords")]
+    passwords: u32,
+    /// Default: [1, visible cores].
+    #[serde(default)]
+    threads: Option<Vec<u32>>,
+}
+
+fn default_iterations() -> u32 {
+    PBKDF2_DEFAULT_ITERATIONS
+}
+
+fn default_passwords() -> u32 {
+    PBKDF2_DEFAULT_PASSWORDS
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Pbkdf2Params {
+    pub hash: Hash,
+    pub iterations: u32,
+    pub passwords: u32,
+    /// Thread counts to run, in order; every entry derives all passwords again.
+    pub threads: Vec<u32>,
+}
+
+impl Pbkdf2Input {
+    fn resolve(self, host: Host) -> Result<Pbkdf2Params, ProbeError> {
+        const W: &str = "pbkdf2";
+        check_range(W, "iterations", self.iterations, 1, PBKDF2_MAX_ITERATIONS)?;
+        check_range(W, "passwords", self.passwords, 1, PBKDF2_MAX_PASSWORDS)?;
+        let threads = match self.threads {
+            Some(t) => t,
+            None => {
+                let mut t = vec![1, host.visible_cores.max(1) as u32];
+                t.dedup();
+                t
+            }
+        };
+        if threads.is_empty() || threads.len() > PBKDF2_MAX_THREAD_ENTRIES {
+            return Err(ProbeError::invalid(format!(
+                "{W}: `threads` must list 1..={PBKDF2_MAX_THREAD_ENTRIES} thread counts, got {}",
+                threads.len()
+            )));
+        }
+        for &t in &threads {
+            check_range(W, "threads[]", t, 1, PBKDF2_MAX_THREADS)?;
+        }
+        Ok(Pbkdf2Params {
+            hash: self.hash,
+            iterations: self.iterations,
+            passwords: self.passwords,
+            threads,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorType;
+    use serde_json::json;
+
+    const HOST: Host = Host { visible_cores: 2 };
+
+    fn err(v: Value) -> ProbeError {
+        parse(v, HOST).unwrap_err()
+    }
+
+    #[test]
+    fn empty_event_is_env() {
+        assert_eq!(parse(json!({}), HOST).unwrap(), Request::Env);
+        assert_eq!(
+            parse(json!({"workload": "env"}), HOST).unwrap(),
+            Request::Env
+        );
+    }
+
+    #[test]
+    fn pbkdf2_defaults_follow_the_2019_experiment_and_the_cores() {
+        let r = parse(json!({"workload": "pbkdf2"}), Host { visible_cores: 6 }).unwrap();
+        assert_eq!(
+            r,
+            Request::Pbkdf2(Pbkdf2Params {
+                hash: Hash::Sha512,
+                iterations: 1_000_000,
+                passwords: 4,
+                threads: vec![1, 6],
+            })
+        );
+        let one_core = parse(json!({"workload": "pbkdf2"}), Host { visible_cores: 1 }).unwrap();
+        assert_eq!(one_core.params_json()["threads"], json!([1]));
+    }
+
+    #[test]
+    fn a_sweep_past_the_visible_cores_is_valid() {
+        let r = parse(
+            json!({"workload": "pbkdf2", "hash": "sha256", "threads": [1, 2, 3, 4, 5, 6]}),
+            HOST,
+        )
+        .unwrap();
+        assert_eq!(r.params_json()["threads"], json!([1, 2, 3, 4, 5, 6]));
+        assert_eq!(r.params_json()["hash"], json!("sha256"));
+    }
+
+    #[test]
+    fn bad_events_name_what_to_fix() {
+        let e = err(json!({"workload": "nope"}));
+        assert_eq!(e.error_type, ErrorType::InvalidPayload);
+        assert!(e.message.contains("pbkdf2"), "{}", e.message);
+
+        let e = err(json!({"workload": "pbkdf2", "iteration": 5}));
+        assert!(
+            e.message.contains("unknown field `iteration`"),
+            "{}",
+            e.message
+        );
+
+        let e = err(json!({"workload": "pbkdf2", "iterations": 0}));
+        assert!(
+            e.message.contains("`iterations` = 0") && e.message.contains("1..="),
+            "{}",
+            e.message
+        );
+
+        let e = err(json!({"workload": "pbkdf2", "iterations": -5}));
+        assert!(
+            e.message.contains("iterations") || e.message.contains("-5"),
+            "{}",
+            e.message
+        );
+
+        let e = err(json!({"workload": "pbkdf2", "hash": "md5"}));
+        assert!(e.message.contains("sha256"), "{}", e.message);
+
+        let e = err(json!({"workload": "pbkdf2", "threads": []}));
+        assert!(e.message.contains("`threads`"), "{}", e.message);
+
+        let e = err(json!({"workload": "pbkdf2", "threads": [0]}));
+        assert!(e.message.contains("threads[]"), "{}", e.message);
+
+        let e = err(json!({"workload": "env", "extra": 1}));
+        assert!(e.message.contains("unknown field"), "{}", e.message);
+
+        let e = err(json!([1, 2]));
+        assert!(e.message.contains("JSON object"), "{}", e.message);
+
+        let e = err(json!({"workload": 5}));
+        assert!(e.message.contains("must be a string"), "{}", e.message);
+    }
+}

@@ -1,0 +1,64 @@
+//! One match from request to workload. Each workload takes typed parameters and a deadline and
+//! returns typed samples and figures; none of them knows about Lambda.
+
+pub mod pbkdf2;
+
+use crate::error::ProbeError;
+use crate::measure::Deadline;
+use crate::request::Request;
+use crate::response::TruncatedReason;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// What a workload hands back, in the shape the response carries.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub samples: Value,
+    pub figures: Map<String, Value>,
+    pub truncated: Option<TruncatedReason>,
+}
+
+impl Output {
+    pub fn new(
+        samples: impl Serialize,
+        figures: impl Serialize,
+        truncated: Option<TruncatedReason>,
+    ) -> Self {
+        let figures = match serde_json::to_value(figures) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        Self {
+            samples: serde_json::to_value(samples).unwrap_or(Value::Null),
+            figures,
+            truncated,
+        }
+    }
+}
+
+/// Runs the requested workload. CPU-bound work goes to the blocking pool so it never stalls the
+/// runtime's poll loop.
+pub async fn run(request: &Request, deadline: Deadline) -> Result<Output, ProbeError> {
+    match request {
+        Request::Env => Ok(Output {
+            samples: Value::Array(Vec::new()),
+            ..Output::default()
+        }),
+        Request::Pbkdf2(p) => {
+            let p = p.clone();
+            blocking(move || {
+                let r = pbkdf2::run(&p, deadline);
+                Output::new(&r.samples, &r.figures, r.truncated)
+            })
+            .await
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ProbeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ProbeError::internal(format!("workload thread failed: {e}")))
+}

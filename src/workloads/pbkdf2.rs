@@ -1,0 +1,336 @@
+//! PBKDF2-HMAC (sha256/sha512) on N passwords, once per entry of `threads`: on one thread, then on
+//! rayon pools of more threads. The 2019 "multiprocessing in Lambda" experiment, per password.
+
+use crate::measure::stats::round;
+use crate::measure::{thread_cpu_us, Deadline, Span, Stopwatch};
+use crate::request::{Hash, Pbkdf2Params};
+use crate::response::TruncatedReason;
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Sha256, Sha512};
+use std::time::Instant;
+
+/// The salt every derivation uses, so a result can be checked with `openssl kdf`.
+pub const SALT: &str = "lambda-probe";
+
+/// Password `i` of a run: `password-0`, `password-1`, …
+pub fn password(i: u32) -> String {
+    format!("password-{i}")
+}
+
+/// Iterations between deadline checks: ~1 ms of work at 1 vCPU, ~15 ms at 128 MB.
+const CHECK_EVERY: u32 = 1024;
+
+/// One password derived at one thread count.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PasswordSample {
+    pub threads: u32,
+    pub password: u32,
+    /// rayon's index of the worker thread that derived it.
+    pub worker: usize,
+    /// Offset of the derivation's start from the start of its thread count's run.
+    pub start_us: u64,
+    pub wall_us: u64,
+    /// CPU time of the thread that derived it.
+    pub cpu_us: u64,
+}
+
+/// One thread count's run over all passwords.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Level {
+    pub threads: u32,
+    pub passwords_done: u32,
+    pub wall_ms: f64,
+    /// Process CPU time over the level (all threads).
+    pub cpu_ms: f64,
+    pub effective_vcpu: Option<f64>,
+    /// The 1-thread wall time over this one's; null without a complete 1-thread run.
+    pub speedup: Option<f64>,
+    pub iterations_per_s: f64,
+}
+
+/// The first derived key, with everything needed to reproduce it elsewhere.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FirstKey {
+    pub password: String,
+    pub salt: &'static str,
+    pub iterations: u32,
+    pub hash: &'static str,
+    pub key_bytes: usize,
+    pub hex: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Figures {
+    pub levels: Vec<Level>,
+    pub first_key: Option<FirstKey>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pbkdf2Result {
+    pub samples: Vec<PasswordSample>,
+    pub figures: Figures,
+    pub truncated: Option<TruncatedReason>,
+}
+
+/// Derives every password once per thread count, stopping at the deadline.
+pub fn run(p: &Pbkdf2Params, deadline: Deadline) -> Pbkdf2Result {
+    let mut samples = Vec::new();
+    let mut levels: Vec<Level> = Vec::new();
+    let mut first_key = None;
+    let mut truncated = None;
+    for &threads in &p.threads {
+        if deadline.reached() {
+            truncated = Some(TruncatedReason::Deadline);
+            break;
+        }
+        let pool = match rayon::ThreadPoolBuilder::new()
+            .num_threads(threads as usize)
+            .build()
+        {
+            Ok(pool) => pool,
+            Err(_) => {
+                // Out of threads is a limit of the sandbox, not a bug: stop and keep what we have.
+                truncated = Some(TruncatedReason::Deadline);
+                break;
+            }
+        };
+        let clock = Stopwatch::start();
+        let (rows, span) = Span::measure(|| {
+            pool.install(|| {
+                (0..p.passwords)
+                    .into_par_iter()
+                    .map(|i| derive_timed(p, threads, i, &clock, &deadline))
+                    .collect::<Vec<_>>()
+            })
+        });
+        let done: Vec<(PasswordSample, Vec<u8>)> = rows.into_iter().flatten().collect();
+        if first_key.is_none() {
+            first_key = done
+                .iter()
+                .find(|(s, _)| s.password == 0)
+                .map(|(_, key)| FirstKey {
+                    password: password(0),
+                    salt: SALT,
+                    iterations: p.iterations,
+                    hash: p.hash.name(),
+                    key_bytes: key.len(),
+                    hex: hex(key),
+                });
+        }
+        let passwords_done = done.len() as u32;
+        let complete = passwords_done == p.passwords;
+        let baseline = levels
+            .iter()
+            .find(|l| l.threads == 1 && l.passwords_done == p.passwords)
+            .map(|l| l.wall_ms)
+            .or_else(|| (threads == 1 && complete).then(|| span.wall_ms()));
+        let wall_s = span.wall_us as f64 / 1e6;
+        levels.push(Level {
+            threads,
+            passwords_done,
+            wall_ms: round(span.wall_ms(), 3),
+            cpu_ms: round(span.cpu_ms(), 3),
+            effective_vcpu: span.effective_vcpu().map(|v| round(v, 3)),
+            speedup: baseline
+                .filter(|_| complete && span.wall_us > 0)
+                .map(|b| round(b / span.wall_ms(), 3)),
+            iterations_per_s: if wall_s > 0.0 {
+                round(passwords_done as f64 * p.iterations as f64 / wall_s, 1)
+            } else {
+                0.0
+            },
+        });
+        samples.extend(done.into_iter().map(|(s, _)| s));
+        if !complete {
+            truncated = Some(TruncatedReason::Deadline);
+            break;
+        }
+    }
+    Pbkdf2Result {
+        samples,
+        figures: Figures { levels, first_key },
+        truncated,
+    }
+}
+
+fn derive_timed(
+    p: &Pbkdf2Params,
+    threads: u32,
+    i: u32,
+    clock: &Stopwatch,
+    deadline: &Deadline,
+) -> Option<(PasswordSample, Vec<u8>)> {
+    if deadline.reached() {
+        return None;
+    }
+    let started = Instant::now();
+    let cpu0 = thread_cpu_us();
+    let key = derive(
+        p.hash,
+        password(i).as_bytes(),
+        SALT.as_bytes(),
+        p.iterations,
+        deadline,
+    )?;
+    let sample = PasswordSample {
+        threads,
+        password: i,
+        worker: rayon::current_thread_index().unwrap_or(0),
+        start_us: clock.offset_us(started),
+        wall_us: started.elapsed().as_micros() as u64,
+        cpu_us: thread_cpu_us().saturating_sub(cpu0),
+    };
+    Some((sample, key))
+}
+
+/// PBKDF2-HMAC with one output block (the hash's length: 32 bytes for sha256, 64 for sha512).
+/// `None` when the deadline came first.
+pub fn derive(
+    hash: Hash,
+    password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+    deadline: &Deadline,
+) -> Option<Vec<u8>> {
+    match hash {
+        Hash::Sha256 => first_block::<Hmac<Sha256>>(password, salt, iterations, deadline),
+        Hash::Sha512 => first_block::<Hmac<Sha512>>(password, salt, iterations, deadline),
+    }
+}
+
+/// T1 = U1 ⊕ U2 ⊕ … ⊕ Uc, U1 = PRF(P, S ‖ INT(1)), Uj = PRF(P, Uj−1) (RFC 8018 §5.2). The keyed
+/// PRF is built once and cloned per iteration, as the `pbkdf2` crate does; unlike a single call
+/// into that crate, this loop can stop at the deadline.
+fn first_block<M: Mac + KeyInit + Clone>(
+    password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+    deadline: &Deadline,
+) -> Option<Vec<u8>> {
+    let prf = <M as KeyInit>::new_from_slice(password).ok()?;
+    let mut mac = prf.clone();
+    mac.update(salt);
+    mac.update(&1u32.to_be_bytes());
+    let mut u = mac.finalize().into_bytes();
+    let mut t = u.clone();
+    for i in 1..iterations {
+        let mut mac = prf.clone();
+        mac.update(&u);
+        u = mac.finalize().into_bytes();
+        t.iter_mut().zip(u.iter()).for_each(|(t, u)| *t ^= u);
+        if i % CHECK_EVERY == 0 && deadline.reached() {
+            return None;
+        }
+    }
+    Some(t.to_vec())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn key(hash: Hash, p: &str, s: &str, c: u32) -> String {
+        hex(&derive(hash, p.as_bytes(), s.as_bytes(), c, &Deadline::none()).unwrap())
+    }
+
+    #[test]
+    fn sha256_matches_rfc7914_vectors() {
+        // RFC 7914 §11, first 32 bytes (one block) of each 64-byte output.
+        assert_eq!(
+            key(Hash::Sha256, "passwd", "salt", 1),
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+        );
+        assert_eq!(
+            key(Hash::Sha256, "Password", "NaCl", 80000),
+            "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
+        );
+    }
+
+    #[test]
+    fn sha512_matches_published_vectors() {
+        assert_eq!(
+            key(Hash::Sha512, "password", "salt", 1),
+            "867f70cf1ade02cff3752599a3a53dc4af34c7a669815ae5d513554e1c8cf252\
+             c02d470a285a0501bad999bfe943c08f050235d7d68b1da55e63f73b60a57fce"
+        );
+        assert_eq!(
+            key(Hash::Sha512, "password", "salt", 2),
+            "e1d9c16aa681708a45f5c7c4e215ceb66e011a2e9f0040713f18aefdb866d53c\
+             f76cab2868a39b9f7840edce4fef5a82be67335c77a6068e04112754f27ccf4e"
+        );
+    }
+
+    fn params(threads: Vec<u32>, iterations: u32) -> Pbkdf2Params {
+        Pbkdf2Params {
+            hash: Hash::Sha256,
+            iterations,
+            passwords: 4,
+            threads,
+        }
+    }
+
+    #[test]
+    fn every_level_derives_every_password_with_its_own_timings() {
+        let r = run(&params(vec![1, 2, 3], 2000), Deadline::none());
+        assert_eq!(r.truncated, None);
+        assert_eq!(r.samples.len(), 12);
+        for t in [1, 2, 3] {
+            let mut pw: Vec<u32> = r
+                .samples
+                .iter()
+                .filter(|s| s.threads == t)
+                .map(|s| s.password)
+                .collect();
+            pw.sort();
+            assert_eq!(pw, vec![0, 1, 2, 3]);
+        }
+        assert!(r
+            .samples
+            .iter()
+            .all(|s| s.wall_us > 0 && (s.worker as u32) < s.threads));
+        let levels = &r.figures.levels;
+        assert_eq!(
+            levels.iter().map(|l| l.threads).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(levels[0].speedup, Some(1.0));
+        assert!(levels
+            .iter()
+            .all(|l| l.speedup.is_some() && l.iterations_per_s > 0.0));
+        let fk = r.figures.first_key.unwrap();
+        assert_eq!(fk.hex, key(Hash::Sha256, "password-0", SALT, 2000));
+        assert_eq!(fk.key_bytes, 32);
+    }
+
+    #[test]
+    fn speedup_is_null_without_a_one_thread_run() {
+        let r = run(&params(vec![2], 1000), Deadline::none());
+        assert_eq!(r.figures.levels[0].speedup, None);
+    }
+
+    #[test]
+    fn a_near_deadline_stops_early_and_keeps_what_was_measured() {
+        // A deadline already inside the safety margin: nothing may run, and it says so.
+        let r = run(
+            &params(vec![1, 2], 10_000_000),
+            Deadline::after(Duration::from_millis(1)),
+        );
+        assert_eq!(r.truncated, Some(TruncatedReason::Deadline));
+        assert!(r.samples.is_empty());
+
+        // A deadline mid-run: the run returns well before the work could finish.
+        let started = Instant::now();
+        let budget = Duration::from_millis(crate::measure::deadline::SAFETY_MARGIN_MS + 300);
+        let r = run(&params(vec![1, 2], 50_000_000), Deadline::after(budget));
+        assert_eq!(r.truncated, Some(TruncatedReason::Deadline));
+        assert!(started.elapsed() < budget, "ran {:?}", started.elapsed());
+    }
+}
