@@ -11,6 +11,10 @@ pub mod request;
 pub mod response;
 pub mod workloads;
 
+/// jemalloc for every allocation, as in the 2020 experiment: the alloc workload measures it.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use environment::RunCountersStart;
 use error::ProbeError;
 use measure::clock::SpanStart;

@@ -18,9 +18,16 @@ impl Deadline {
     }
 
     /// From the Lambda context's deadline (ms since the Unix epoch); 0 means unknown.
+    /// `cargo lambda watch` sends the function timeout itself (e.g. 600000) rather than an
+    /// epoch time; any value before 2001 cannot be an epoch deadline, so it is read as the ms
+    /// remaining, which is what that emulator means by it.
     pub fn from_epoch_ms(deadline_ms: u64) -> Self {
+        const EPOCH_MS_2001: u64 = 978_307_200_000;
         if deadline_ms == 0 {
             return Self::none();
+        }
+        if deadline_ms < EPOCH_MS_2001 {
+            return Self::after(Duration::from_millis(deadline_ms));
         }
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -75,6 +82,25 @@ mod tests {
 
     #[test]
     fn epoch_deadline_in_the_past_is_reached() {
-        assert!(Deadline::from_epoch_ms(1).reached());
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(Deadline::from_epoch_ms(now_ms - 1000).reached());
+        let ahead = Deadline::from_epoch_ms(now_ms + 60_000);
+        assert!(!ahead.reached());
+        assert!(ahead.remaining().unwrap() <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn emulator_timeout_values_count_from_now() {
+        let d = Deadline::from_epoch_ms(600_000);
+        assert!(!d.reached());
+        let left = d.remaining().unwrap();
+        assert!(
+            left > Duration::from_secs(598) && left <= Duration::from_secs(600),
+            "{left:?}"
+        );
+        assert!(Deadline::from_epoch_ms(100).reached());
     }
 }

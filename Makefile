@@ -1,0 +1,56 @@
+# lambda-probe — every command a user types is here; `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+# The tools venv comes first on PATH: cargo-lambda's zig and `sam build` find it there.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+BIN := target/release/lambda-probe
+PAYLOADS := $(wildcard bench-payloads/*.json)
+
+.PHONY: help setup build build-arm64 build-x86 demo test lint bench watch local clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: ## Install what builds and tests need (idempotent, quick when present)
+	@scripts/setup.sh
+
+build: build-arm64 build-x86 ## Build bootstrap for arm64 and x86_64 (target/lambda/lambda-probe/)
+
+build-arm64: setup ## Build bootstrap for arm64 (Graviton)
+	cargo lambda build --release --arm64
+
+build-x86: setup ## Build bootstrap for x86_64
+	cargo lambda build --release --x86-64
+
+$(BIN): $(wildcard src/*.rs src/*/*.rs) Cargo.toml Cargo.lock
+	cargo build --release --bin lambda-probe
+
+demo: setup $(BIN) ## Run every bench payload locally and print a short summary of each
+	@for p in $(PAYLOADS); do \
+	  echo "== $$p"; \
+	  $(BIN) run "$$p" --summary || true; \
+	done
+
+lint: setup ## cargo fmt --check and clippy with warnings as errors
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+test: setup lint ## The full test suite (what CI runs): lint, unit/integration/e2e tests, both arch builds
+	cargo test
+	cargo lambda build --release --arm64
+	cargo lambda build --release --x86-64
+
+bench: setup $(BIN) ## Benchmarks against references measured in the same run
+	.venv/bin/python scripts/bench.py --probe $(BIN)
+
+watch: setup ## Start the Lambda Runtime API emulator on 127.0.0.1:9000
+	cargo lambda watch -A 127.0.0.1 -P 9000
+
+local: ## Invoke the running emulator (make watch) with a payload: make local W=bench-payloads/env.json
+	@test -n "$(W)" || { echo "usage: make local W=bench-payloads/<payload>.json"; exit 2; }
+	cargo lambda invoke lambda-probe -A 127.0.0.1 -P 9000 --data-file "$(W)"
+
+clean: ## Remove build outputs
+	cargo clean
+	rm -rf .aws-sam

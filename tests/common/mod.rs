@@ -1,0 +1,247 @@
+//! Shared harness for the end-to-end tests: the real Lambda Runtime API emulator
+//! (`cargo lambda watch`) on 127.0.0.1, tools from the project's .venv, payload shrinking.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool from the project's .venv (installed by scripts/setup.sh), else from PATH.
+pub fn tool(name: &str) -> PathBuf {
+    let local = repo().join(".venv/bin").join(name);
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port` (no HTTP request: the
+/// emulator starts a function for any path it does not know).
+pub fn wait_for_port(port: u16, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+            .is_ok()
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// A child process (and its process group) that is killed when dropped.
+pub struct Guard {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Guard {
+    pub fn spawn(mut cmd: Command, log_name: &str) -> Guard {
+        use std::os::unix::process::CommandExt;
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(log_name);
+        let out = std::fs::File::create(&log).expect("create log");
+        let err = out.try_clone().expect("clone log");
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e} (run scripts/setup.sh first)"));
+        Guard { child, log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn stop(&mut self) {
+        let pgid = self.child.id() as libc::pid_t;
+        // SAFETY: kill only sends a signal to the process group this guard started.
+        unsafe {
+            libc::kill(-pgid, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: as above; SIGKILL for whatever ignored SIGTERM.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `cargo lambda watch` serving this crate's function on 127.0.0.1 at a free port.
+pub struct Watch {
+    pub port: u16,
+    pub guard: Guard,
+}
+
+/// What the emulator answered: HTTP status and the JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Answer {
+    /// A function error, as the emulator reports it (HTTP 500; real Lambda: 200 + a header).
+    pub fn error_type(&self) -> Option<&str> {
+        self.body.get("errorType").and_then(Value::as_str)
+    }
+}
+
+impl Watch {
+    pub fn start(env: &[(&str, &str)]) -> Watch {
+        let port = free_port();
+        let mut cmd = Command::new(tool("cargo-lambda"));
+        cmd.current_dir(repo()).args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+        ]);
+        for (k, v) in env {
+            cmd.arg("--env-var").arg(format!("{k}={v}"));
+        }
+        let guard = Guard::spawn(cmd, &format!("watch-{port}.log"));
+        assert!(
+            wait_for_port(port, Duration::from_secs(120)),
+            "cargo lambda watch did not listen on {port}:\n{}",
+            std::fs::read_to_string(&guard.log).unwrap_or_default()
+        );
+        Watch { port, guard }
+    }
+
+    pub fn invoke_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/lambda-probe/invocations",
+            self.port
+        )
+    }
+
+    /// Posts a raw body to the function and returns the status and JSON answer.
+    pub fn invoke_raw(&self, body: &str) -> Answer {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(300))
+            .build();
+        let resp = match agent
+            .post(&self.invoke_url())
+            .set("content-type", "application/json")
+            .send_string(body)
+        {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("invoke failed: {e}\n{}", self.guard.log_text()),
+        };
+        let status = resp.status();
+        let text = resp.into_string().expect("read body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        Answer { status, body }
+    }
+
+    pub fn invoke(&self, payload: &Value) -> Answer {
+        self.invoke_raw(&payload.to_string())
+    }
+}
+
+/// Every payload file in bench-payloads/ (not the Power Tuning inputs), sorted by name.
+pub fn bench_payloads() -> Vec<(String, Value)> {
+    let dir = repo().join("bench-payloads");
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .expect("bench-payloads/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()));
+            (file_name(&p), v)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// The same payload, made quick enough for a test: fewer iterations, smaller buffers.
+pub fn shrink(mut payload: Value) -> Value {
+    let workload = payload["workload"].as_str().unwrap_or("env").to_string();
+    let obj = payload.as_object_mut().expect("payload is an object");
+    match workload.as_str() {
+        "pbkdf2" => {
+            obj.insert("iterations".into(), 2000.into());
+        }
+        _ => {}
+    }
+    payload
+}
+
+/// The contract every successful response keeps, whatever the workload.
+pub fn assert_response_contract(r: &Value, workload: &str) {
+    assert_eq!(r["schema_version"], 1, "{r}");
+    assert_eq!(r["workload"], workload, "{r}");
+    assert!(r["params"].is_object(), "{r}");
+    assert!(r["samples"].is_array(), "{r}");
+    assert!(r["truncated"].is_boolean(), "{r}");
+    let s = &r["summary"];
+    for k in ["wall_ms", "cpu_ms", "minflt"] {
+        assert!(s[k].is_number(), "summary.{k} missing: {r}");
+    }
+    let env = &r["environment"];
+    for k in [
+        "arch",
+        "visible_cores",
+        "page_size_bytes",
+        "sandbox_id",
+        "invocation_index",
+        "cold_start",
+        "init_ms",
+    ] {
+        assert!(!env[k].is_null(), "environment.{k} missing: {r}");
+    }
+    // Every null figure carries its reason.
+    for (value, reason) in [
+        ("cpu_quota_vcpu", "cpu_quota_unavailable"),
+        ("memory_limit_bytes", "memory_limit_unavailable"),
+    ] {
+        assert_eq!(
+            env[value].is_null(),
+            env[reason].is_string(),
+            "{value}/{reason}: {env}"
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! End to end through the real Lambda Runtime API emulator (`cargo lambda watch`): every
+//! bench payload (shrunk), malformed payloads, and the error contract.
+
+mod common;
+
+use common::{assert_response_contract, bench_payloads, shrink, Watch};
+use serde_json::json;
+
+#[test]
+fn every_bench_payload_and_every_bad_one_through_the_emulator() {
+    let watch = Watch::start(&[]);
+
+    let first = watch.invoke(&json!({"workload": "env"}));
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_response_contract(&first.body, "env");
+    let env = &first.body["environment"];
+    assert_eq!(env["cold_start"], true);
+    assert_eq!(env["invocation_index"], 1);
+    // The emulator sets the memory size as Lambda does (4096 MB).
+    assert!(env["memory_mb"].as_u64().is_some(), "{env}");
+    let sandbox = env["sandbox_id"].clone();
+
+    let payloads = bench_payloads();
+    assert!(
+        payloads.len() >= 4,
+        "bench-payloads/ holds too few payloads"
+    );
+    for (i, (name, payload)) in payloads.into_iter().enumerate() {
+        let workload = payload["workload"].as_str().unwrap().to_string();
+        let a = watch.invoke(&shrink(payload));
+        assert_eq!(a.status, 200, "{name}: {:?}", a.body);
+        assert_response_contract(&a.body, &workload);
+        let env = &a.body["environment"];
+        assert_eq!(env["cold_start"], false, "{name}");
+        assert_eq!(env["invocation_index"], i as u64 + 2, "{name}");
+        assert_eq!(
+            env["sandbox_id"], sandbox,
+            "{name}: a warm sandbox keeps its id"
+        );
+        assert_eq!(a.body["truncated"], false, "{name}");
+    }
+
+    let pb = watch.invoke(&json!({"workload": "pbkdf2", "iterations": 1000, "threads": [1, 2]}));
+    let levels = pb.body["summary"]["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2);
+    assert_eq!(pb.body["samples"].as_array().unwrap().len(), 8);
+
+    // Bad input: the function answers with a typed error (the emulator says 500; Lambda 200 +
+    // X-Amz-Function-Error), and the sandbox survives it.
+    for (payload, needle) in [
+        (json!({"workload": "nope"}), "must be one of"),
+        (json!({"workload": "pbkdf2", "iterations": 0}), "iterations"),
+        (json!({"workload": "pbkdf2", "threads": [1, 0]}), "threads"),
+        (json!({"workload": "pbkdf2", "colour": "red"}), "colour"),
+        (json!({"workload": "pbkdf2", "hash": 5}), "hash"),
+        (json!([1, 2, 3]), "JSON object"),
+        (json!("pbkdf2"), "JSON object"),
+    ] {
+        let a = watch.invoke(&payload);
+        assert_eq!(a.status, 500, "{payload}: {:?}", a.body);
+        assert_eq!(
+            a.error_type(),
+            Some("InvalidPayload"),
+            "{payload}: {:?}",
+            a.body
+        );
+        let msg = a.body["errorMessage"].as_str().unwrap();
+        assert!(msg.contains(needle), "{payload}: {msg}");
+    }
+    // Not JSON at all never reaches the handler (real Lambda refuses it before invoking); the
+    // runtime still answers with an error and the sandbox lives on.
+    let a = watch.invoke_raw("{\"workload\":");
+    assert_eq!(a.status, 500);
+    assert!(a.error_type().is_some(), "{:?}", a.body);
+
+    let last = watch.invoke(&json!({}));
+    assert_eq!(last.status, 200);
+    assert_eq!(
+        last.body["environment"]["sandbox_id"], sandbox,
+        "the process survived every bad payload"
+    );
+}
