@@ -9,6 +9,7 @@ pub mod measure;
 pub mod output;
 pub mod request;
 pub mod response;
+pub mod telemetry;
 pub mod workloads;
 
 /// jemalloc for every allocation, as in the 2020 experiment: the alloc workload measures it.
@@ -29,7 +30,7 @@ pub async fn handle(event: Value, deadline: Deadline) -> Result<Response, ProbeE
     let host = request::Host {
         visible_cores: environment::visible_cores(),
     };
-    let request = request::parse(event, host)?;
+    let (request, options) = request::parse_event(event, host)?;
 
     let counters = RunCountersStart::now();
     let span = SpanStart::now();
@@ -45,18 +46,26 @@ pub async fn handle(event: Value, deadline: Deadline) -> Result<Response, ProbeE
         samples: output.samples,
         truncated: output.truncated.is_some(),
         truncated_reason: output.truncated,
+        metrics: output.metrics,
+        log_result: options.log_result,
     })
 }
 
-/// The Lambda door: the context's deadline becomes the workload's deadline.
+/// The Lambda door: the context's deadline becomes the workload's deadline, and the metrics
+/// and full result go to the log before the response goes back.
 pub async fn lambda_handler(
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Response, ProbeError> {
-    handle(
+    let request_id = event.context.request_id.clone();
+    let response = handle(
         event.payload,
         Deadline::from_epoch_ms(event.context.deadline),
     )
-    .await
+    .await?;
+    for line in telemetry::log_lines(&response, &request_id, response.log_result) {
+        println!("{line}");
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -41,8 +41,27 @@ pub struct Host {
     pub visible_cores: usize,
 }
 
+/// Options that apply to any workload, given beside `workload` in the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Also log the full response as one line (see telemetry.rs). Default true; set false to
+    /// keep logs small when a driver invokes thousands of times.
+    pub log_result: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { log_result: true }
+    }
+}
+
 /// Parses a raw event. `{}` is the env workload, so an empty Power Tuning payload is valid.
 pub fn parse(event: Value, host: Host) -> Result<Request, ProbeError> {
+    parse_event(event, host).map(|(request, _)| request)
+}
+
+/// Parses a raw event into the request and the options that apply to any workload.
+pub fn parse_event(event: Value, host: Host) -> Result<(Request, Options), ProbeError> {
     let mut fields = match event {
         Value::Object(map) => map,
         Value::Null => Map::new(),
@@ -52,6 +71,18 @@ pub fn parse(event: Value, host: Host) -> Result<Request, ProbeError> {
                 json_kind(&other)
             )))
         }
+    };
+    let options = Options {
+        log_result: match fields.remove("log_result") {
+            None => true,
+            Some(Value::Bool(b)) => b,
+            Some(other) => {
+                return Err(ProbeError::invalid(format!(
+                    "`log_result` must be true or false, got {}",
+                    json_kind(&other)
+                )))
+            }
+        },
     };
     let workload = match fields.remove("workload") {
         None => "env".to_string(),
@@ -65,20 +96,23 @@ pub fn parse(event: Value, host: Host) -> Result<Request, ProbeError> {
         }
     };
     let rest = Value::Object(fields);
-    match workload.as_str() {
+    let request = match workload.as_str() {
         "env" => {
             let _: EnvParams = params_of("env", rest)?;
-            Ok(Request::Env)
+            Request::Env
         }
         "pbkdf2" => {
             let input: Pbkdf2Input = params_of("pbkdf2", rest)?;
-            Ok(Request::Pbkdf2(input.resolve(host)?))
+            Request::Pbkdf2(input.resolve(host)?)
         }
-        other => Err(ProbeError::invalid(format!(
-            "unknown workload {other:?}; `workload` must be one of {}",
-            WORKLOADS.join(", ")
-        ))),
-    }
+        other => {
+            return Err(ProbeError::invalid(format!(
+                "unknown workload {other:?}; `workload` must be one of {}",
+                WORKLOADS.join(", ")
+            )))
+        }
+    };
+    Ok((request, options))
 }
 
 fn params_of<T: DeserializeOwned>(workload: &str, rest: Value) -> Result<T, ProbeError> {
@@ -267,6 +301,16 @@ mod tests {
         .unwrap();
         assert_eq!(r.params_json()["threads"], json!([1, 2, 3, 4, 5, 6]));
         assert_eq!(r.params_json()["hash"], json!("sha256"));
+    }
+
+    #[test]
+    fn log_result_is_an_option_of_any_workload() {
+        let (r, o) = parse_event(json!({"workload": "env", "log_result": false}), HOST).unwrap();
+        assert_eq!((r, o.log_result), (Request::Env, false));
+        let (_, o) = parse_event(json!({"workload": "pbkdf2"}), HOST).unwrap();
+        assert!(o.log_result);
+        let e = err(json!({"log_result": "no"}));
+        assert!(e.message.contains("`log_result`"), "{}", e.message);
     }
 
     #[test]

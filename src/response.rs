@@ -21,6 +21,12 @@ pub struct Response {
     /// True when the workload stopped early; `samples` then hold what was measured.
     pub truncated: bool,
     pub truncated_reason: Option<TruncatedReason>,
+    /// The workload's headline figures, published as CloudWatch metrics (not in the JSON).
+    #[serde(skip)]
+    pub metrics: Vec<crate::telemetry::Metric>,
+    /// Whether the full result goes to the log too (`"log_result"` in the event).
+    #[serde(skip)]
+    pub log_result: bool,
 }
 
 /// Why a workload stopped before doing everything it was asked.

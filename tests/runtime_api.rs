@@ -73,10 +73,46 @@ fn every_bench_payload_and_every_bad_one_through_the_emulator() {
     assert_eq!(a.status, 500);
     assert!(a.error_type().is_some(), "{:?}", a.body);
 
-    let last = watch.invoke(&json!({}));
+    let last = watch.invoke(&json!({"log_result": false}));
     assert_eq!(last.status, 200);
     assert_eq!(
         last.body["environment"]["sandbox_id"], sandbox,
         "the process survived every bad payload"
     );
+    // Invocations that reached the handler, less the 7 refused above.
+    let successes = last.body["environment"]["invocation_index"]
+        .as_u64()
+        .unwrap()
+        - 7;
+
+    // The function's log (the emulator forwards its stdout, a moment later) holds one EMF record
+    // per successful invocation and one full-result line for each that did not opt out.
+    let count = |t: &str| {
+        let log = watch.guard.log_text();
+        log.lines()
+            .filter_map(|l| {
+                l.find('{')
+                    .and_then(|i| serde_json::from_str::<serde_json::Value>(&l[i..]).ok())
+            })
+            .filter(|v| v["type"] == t)
+            .count() as u64
+    };
+    let waited = std::time::Instant::now();
+    while count("lambda-probe.metrics") < successes && waited.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let log = watch.guard.log_text();
+    assert_eq!(count("lambda-probe.metrics"), successes, "{log}");
+    assert_eq!(count("lambda-probe.result"), successes - 1, "{log}");
+    let emf: serde_json::Value = log
+        .lines()
+        .filter(|l| l.contains("lambda-probe.metrics") && l.contains("pbkdf2"))
+        .find_map(|l| serde_json::from_str(&l[l.find('{').unwrap()..]).ok())
+        .expect("an EMF record for pbkdf2");
+    assert_eq!(
+        emf["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "LambdaProbe"
+    );
+    assert_eq!(emf["MemoryMB"], "4096");
+    assert!(emf["Pbkdf2Speedup"].is_number(), "{emf}");
 }

@@ -80,6 +80,9 @@ fn rusage(who: libc::c_int) -> ProcessUsage {
     }
 }
 
+/// Shortest span whose CPU ÷ wall ratio is reported.
+pub const MIN_RATIO_WALL_US: u64 = 1_000;
+
 /// Wall time, process CPU time and page faults over one measured stretch of work.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
 pub struct Span {
@@ -105,9 +108,10 @@ impl Span {
         self.cpu_us as f64 / 1000.0
     }
 
-    /// CPU time over wall time: how many vCPUs the work kept busy on average.
+    /// CPU time over wall time: how many vCPUs the work kept busy on average. `None` for spans
+    /// under 1 ms, where the kernel's CPU accounting granularity would dominate the ratio.
     pub fn effective_vcpu(&self) -> Option<f64> {
-        (self.wall_us > 0).then(|| self.cpu_us as f64 / self.wall_us as f64)
+        (self.wall_us >= MIN_RATIO_WALL_US).then(|| self.cpu_us as f64 / self.wall_us as f64)
     }
 }
 
@@ -147,17 +151,26 @@ mod tests {
         let before = thread_cpu_us();
         std::thread::sleep(std::time::Duration::from_millis(30));
         let slept = thread_cpu_us() - before;
+        // Spin until this thread has burnt 20 ms of CPU (bounded in wall time): on a busy
+        // machine that takes longer than 20 ms of wall time, never less.
         let before = thread_cpu_us();
+        let wall = Instant::now();
         let mut x = 0u64;
-        let t = Instant::now();
-        while t.elapsed().as_millis() < 30 {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        while thread_cpu_us() - before < 20_000 && wall.elapsed().as_secs() < 10 {
+            for _ in 0..1000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
         }
         let busy = thread_cpu_us() - before;
+        let elapsed_us = wall.elapsed().as_micros() as u64;
         assert!(slept < 10_000, "sleeping cost {slept} µs of CPU");
         assert!(
-            busy > 20_000,
-            "30 ms of spinning showed only {busy} µs of CPU"
+            busy >= 20_000,
+            "10 s of spinning showed only {busy} µs of CPU"
+        );
+        assert!(
+            busy <= elapsed_us + 1_000,
+            "one thread used {busy} µs of CPU in {elapsed_us} µs"
         );
     }
 
@@ -172,6 +185,6 @@ mod tests {
         });
         assert!(span.minflt >= pages as u64, "only {} faults", span.minflt);
         assert!(span.wall_us > 0);
-        assert!(span.effective_vcpu().is_some());
+        assert_eq!(span.effective_vcpu().is_some(), span.wall_us >= MIN_RATIO_WALL_US);
     }
 }

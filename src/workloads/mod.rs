@@ -7,6 +7,7 @@ use crate::error::ProbeError;
 use crate::measure::Deadline;
 use crate::request::Request;
 use crate::response::TruncatedReason;
+use crate::telemetry::Metric;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -16,6 +17,8 @@ pub struct Output {
     pub samples: Value,
     pub figures: Map<String, Value>,
     pub truncated: Option<TruncatedReason>,
+    /// Headline figures for the EMF record (see telemetry.rs).
+    pub metrics: Vec<Metric>,
 }
 
 impl Output {
@@ -32,7 +35,13 @@ impl Output {
             samples: serde_json::to_value(samples).unwrap_or(Value::Null),
             figures,
             truncated,
+            metrics: Vec::new(),
         }
+    }
+
+    pub fn with_metrics(mut self, metrics: Vec<Metric>) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -48,7 +57,7 @@ pub async fn run(request: &Request, deadline: Deadline) -> Result<Output, ProbeE
             let p = p.clone();
             blocking(move || {
                 let r = pbkdf2::run(&p, deadline);
-                Output::new(&r.samples, &r.figures, r.truncated)
+                Output::new(&r.samples, &r.figures, r.truncated).with_metrics(r.metrics())
             })
             .await
         }

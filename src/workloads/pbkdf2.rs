@@ -5,6 +5,7 @@ use crate::measure::stats::round;
 use crate::measure::{thread_cpu_us, Deadline, Span, Stopwatch};
 use crate::request::{Hash, Pbkdf2Params};
 use crate::response::TruncatedReason;
+use crate::telemetry::{Metric, Unit};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use rayon::prelude::*;
@@ -153,6 +154,30 @@ pub fn run(p: &Pbkdf2Params, deadline: Deadline) -> Pbkdf2Result {
         samples,
         figures: Figures { levels, first_key },
         truncated,
+    }
+}
+
+impl Pbkdf2Result {
+    /// Single-thread throughput and the best multi-thread speedup, for the EMF record.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let levels = &self.figures.levels;
+        let mut m = Vec::new();
+        if let Some(one) = levels.iter().find(|l| l.threads == 1) {
+            m.push(Metric::new(
+                "Pbkdf2IterationsPerS",
+                Unit::CountPerSecond,
+                one.iterations_per_s,
+            ));
+        }
+        let best = levels
+            .iter()
+            .filter(|l| l.threads > 1)
+            .filter_map(|l| l.speedup)
+            .reduce(f64::max);
+        if let Some(s) = best {
+            m.push(Metric::new("Pbkdf2Speedup", Unit::None, s));
+        }
+        m
     }
 }
 

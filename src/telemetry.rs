@@ -1,0 +1,221 @@
+//! The log lines that outlive the response. Drivers such as Power Tuning keep only duration and
+//! cost, so every invocation also writes to stdout (CloudWatch Logs):
+//! - one CloudWatch Embedded Metric Format record (namespace `LambdaProbe`, dimensions Workload,
+//!   MemoryMB, Architecture), which CloudWatch turns into metrics without any API call;
+//! - one compact line with the full response (unless the event says `"log_result": false`),
+//!   so Logs Insights or `aws logs filter-log-events` can rebuild every run.
+//!
+//! Both are printed before the handler returns, so the platform's REPORT line stays last.
+
+use crate::response::Response;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+pub const NAMESPACE: &str = "LambdaProbe";
+/// Marks the full-result line (`"type"`), so readers find it among other log lines.
+pub const RESULT_TYPE: &str = "lambda-probe.result";
+pub const METRICS_TYPE: &str = "lambda-probe.metrics";
+/// CloudWatch Logs takes events up to 256 KiB; past this the full result is not logged and a
+/// line says so (the response itself is unaffected).
+pub const MAX_RESULT_LINE_BYTES: usize = 250_000;
+
+/// A CloudWatch unit, as EMF spells it.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub enum Unit {
+    Milliseconds,
+    Microseconds,
+    Count,
+    #[serde(rename = "Count/Second")]
+    CountPerSecond,
+    #[serde(rename = "Gigabytes/Second")]
+    GigabytesPerSecond,
+    None,
+}
+
+/// One headline figure of a workload, published as a metric.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub unit: Unit,
+    pub value: f64,
+}
+
+impl Metric {
+    pub fn new(name: &'static str, unit: Unit, value: f64) -> Self {
+        Self { name, unit, value }
+    }
+}
+
+/// Lambda's name for the architecture (`aarch64` → `arm64`).
+pub fn lambda_arch(arch: &str) -> &str {
+    match arch {
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// The EMF record for one response: the generic figures plus the workload's own metrics.
+pub fn emf_record(response: &Response, timestamp_ms: u64) -> Value {
+    let s = &response.summary;
+    let mut metrics = vec![
+        Metric::new("WallMs", Unit::Milliseconds, s.wall_ms),
+        Metric::new("CpuMs", Unit::Milliseconds, s.cpu_ms),
+        Metric::new("MinorFaults", Unit::Count, s.minflt as f64),
+    ];
+    if let Some(v) = s.effective_vcpu {
+        metrics.push(Metric::new("EffectiveVcpu", Unit::None, v));
+    }
+    metrics.extend(response.metrics.iter().cloned());
+    let memory = response
+        .environment
+        .memory_mb
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "local".to_string());
+    let mut record = Map::new();
+    record.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Workload", "MemoryMB", "Architecture"]],
+                "Metrics": metrics.iter().map(|m| json!({"Name": m.name, "Unit": m.unit})).collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    record.insert("type".into(), METRICS_TYPE.into());
+    record.insert("Workload".into(), response.workload.into());
+    record.insert("MemoryMB".into(), memory.into());
+    record.insert(
+        "Architecture".into(),
+        lambda_arch(response.environment.arch).into(),
+    );
+    record.insert(
+        "SandboxId".into(),
+        response.environment.sandbox_id.clone().into(),
+    );
+    for m in &metrics {
+        record.insert(m.name.into(), json!(m.value));
+    }
+    Value::Object(record)
+}
+
+/// The full-result line, or a short line saying why it was left out.
+pub fn result_line(response: &Response, request_id: &str) -> String {
+    let line =
+        json!({"type": RESULT_TYPE, "request_id": request_id, "response": response}).to_string();
+    if line.len() <= MAX_RESULT_LINE_BYTES {
+        return line;
+    }
+    json!({
+        "type": RESULT_TYPE,
+        "request_id": request_id,
+        "omitted": format!("the full result is {} bytes, over the {} logged per line; the response still carries it", line.len(), MAX_RESULT_LINE_BYTES),
+    })
+    .to_string()
+}
+
+/// Every line to log for one invocation, in order.
+pub fn log_lines(response: &Response, request_id: &str, log_result: bool) -> Vec<String> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut lines = vec![emf_record(response, now_ms).to_string()];
+    if log_result {
+        lines.push(result_line(response, request_id));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::Deadline;
+    use serde_json::json;
+
+    async fn respond(event: Value) -> Response {
+        crate::handle(event, Deadline::none()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn emf_record_declares_every_metric_it_carries() {
+        let r = respond(
+            json!({"workload": "pbkdf2", "iterations": 300, "passwords": 2, "threads": [1, 2]}),
+        )
+        .await;
+        let rec = emf_record(&r, 1_700_000_000_000);
+        let cw = &rec["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], NAMESPACE);
+        assert_eq!(
+            cw["Dimensions"],
+            json!([["Workload", "MemoryMB", "Architecture"]])
+        );
+        for dim in ["Workload", "MemoryMB", "Architecture"] {
+            assert!(rec[dim].is_string(), "dimension {dim} missing: {rec}");
+        }
+        let names: Vec<&str> = cw["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        for n in [
+            "WallMs",
+            "CpuMs",
+            "MinorFaults",
+            "Pbkdf2IterationsPerS",
+            "Pbkdf2Speedup",
+        ] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+        }
+        for n in &names {
+            assert!(rec[*n].is_number(), "{n} declared but has no value: {rec}");
+        }
+        assert_eq!(rec["WallMs"], json!(r.summary.wall_ms));
+        // CloudWatch's EMF limits: at most 100 metrics and 30 dimensions per record.
+        assert!(names.len() <= 100);
+        assert!(
+            rec.to_string().len() < 4096,
+            "keep the record small: {}",
+            rec.to_string().len()
+        );
+    }
+
+    #[tokio::test]
+    async fn result_line_round_trips_to_the_response() {
+        let r = respond(json!({"workload": "env"})).await;
+        let line = result_line(&r, "req-1");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["type"], RESULT_TYPE);
+        assert_eq!(v["request_id"], "req-1");
+        assert_eq!(v["response"], serde_json::to_value(&r).unwrap());
+        assert!(!line.contains('\n'), "one line per result");
+    }
+
+    #[tokio::test]
+    async fn log_result_false_leaves_only_the_metrics() {
+        let r = respond(json!({"workload": "env", "log_result": false})).await;
+        let lines = log_lines(&r, "req-2", r.log_result);
+        assert_eq!(lines.len(), 1);
+        let v: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(v["type"], METRICS_TYPE);
+        let r = respond(json!({"workload": "env"})).await;
+        assert_eq!(log_lines(&r, "req-3", r.log_result).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_result_is_announced_not_cut() {
+        let mut r = respond(json!({"workload": "env"})).await;
+        r.samples = json!(["x".repeat(MAX_RESULT_LINE_BYTES)]);
+        let v: Value = serde_json::from_str(&result_line(&r, "req-4")).unwrap();
+        assert!(v.get("response").is_none());
+        assert!(v["omitted"].as_str().unwrap().contains("bytes"), "{v}");
+    }
+
+    #[test]
+    fn lambda_architecture_names() {
+        assert_eq!(lambda_arch("aarch64"), "arm64");
+        assert_eq!(lambda_arch("x86_64"), "x86_64");
+    }
+}
