@@ -128,12 +128,12 @@ pub fn human_summary(r: &Value) -> String {
     let env = &r["environment"];
     let s = &r["summary"];
     let mut out = format!(
-        "{} on {} ({} visible cores, {}, memory {} MB): wall {} ms, cpu {} ms, effective vCPU {}, {} page faults{}\n",
+        "{} on {} ({} visible cores, {}, memory: {}): wall {} ms, cpu {} ms, effective vCPU {}, {} page faults{}\n",
         r["workload"].as_str().unwrap_or("?"),
         env["arch"].as_str().unwrap_or("?"),
         num(&env["visible_cores"]),
         env["cpu_model"].as_str().unwrap_or("unknown CPU"),
-        env["memory_mb"].as_u64().map(|m| m.to_string()).unwrap_or_else(|| "n/a (not in Lambda)".into()),
+        env["memory_mb"].as_u64().map(|m| format!("{m} MB")).unwrap_or_else(|| "not in Lambda".into()),
         num(&s["wall_ms"]),
         num(&s["cpu_ms"]),
         num(&s["effective_vcpu"]),
