@@ -464,30 +464,41 @@ async fn run_level(
     let mut tasks = JoinSet::new();
     let mut item_of = HashMap::new();
     let mut rows: Vec<(CallSample, Option<String>)> = Vec::with_capacity(job.items as usize);
+    let call = |item: u32| Call {
+        client: target.client.clone(),
+        table: table.clone(),
+        key: item_key(&target.key_prefix, job.index, job.concurrency, item),
+        payload: job.payload.clone(),
+        expires_at: job.expires_at,
+        level: job.index,
+        concurrency: job.concurrency,
+        item,
+    };
     let clock = Stopwatch::start();
     let span = SpanStart::now();
-    for item in 0..job.items {
+    // One at a time: each call awaited in turn, as a sequential program writes. No task per
+    // call, so the level measures the client, not hand-offs between runtime threads.
+    let sequential = job.concurrency == 1;
+    for item in (0..job.items).filter(|_| sequential) {
         if deadline.reached() {
             break;
         }
-        // A permit per call in flight: at concurrency 1 the next call starts only after the
-        // previous one has returned. The semaphore is never closed, so this cannot fail.
+        // Boxed: the SDK's call future is large; this keeps the level's future small.
+        rows.push(Box::pin(call(item).put(clock, deadline, &in_flight)).await);
+    }
+    // N at a time: a task per call, a semaphore permit per call in flight.
+    for item in (0..job.items).filter(|_| !sequential) {
+        if deadline.reached() {
+            break;
+        }
+        // The semaphore is never closed, so this cannot fail.
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
         if deadline.reached() {
             break;
         }
-        let call = Call {
-            client: target.client.clone(),
-            table: table.clone(),
-            key: item_key(&target.key_prefix, job.index, job.concurrency, item),
-            payload: job.payload.clone(),
-            expires_at: job.expires_at,
-            level: job.index,
-            concurrency: job.concurrency,
-            item,
-        };
+        let call = call(item);
         let in_flight = in_flight.clone();
         let handle = tasks.spawn(async move {
             let sample = call.put(clock, deadline, &in_flight).await;

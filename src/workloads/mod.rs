@@ -62,13 +62,18 @@ pub async fn run(request: &Request, deadline: Deadline) -> Result<Output, ProbeE
             })
             .await
         }
-        // io waits on the network: it runs on the async runtime itself, its calls as tokio tasks.
+        // io waits on the network: it runs on the async runtime itself, as a task on the
+        // runtime's worker threads (where its calls and their connections run too), not on the
+        // thread that polls the handler.
         Request::Io(p) => {
             let prefix = io::key_prefix(
                 crate::environment::sandbox_id(),
                 crate::environment::invocation_index(),
             );
-            let r = io::run_configured(p, prefix, deadline).await?;
+            let p = p.clone();
+            let r = tokio::spawn(async move { io::run_configured(&p, prefix, deadline).await })
+                .await
+                .map_err(|e| ProbeError::internal(format!("io task failed: {e}")))??;
             Ok(Output::new(&r.samples, &r.figures, r.truncated).with_metrics(r.metrics()))
         }
     }
