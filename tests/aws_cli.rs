@@ -1,0 +1,406 @@
+//! The commands README.md tells users to type against a deployed stack, run here against local
+//! stand-ins: the real Lambda Runtime API emulator (`cargo lambda watch`) for Lambda, and
+//! `moto_server` for CloudFormation (a stack whose outputs are template.yaml's) and Step Functions
+//! (state machines moto really executes, shaped like Power Tuning's output). Dummy credentials;
+//! everything on 127.0.0.1. The AWS CLI is the project's (.venv, v1); the commands avoid options
+//! only one major version knows.
+
+mod common;
+
+use common::{free_port, repo, shrink, tool, wait_for_port, Guard, Watch};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const STACK: &str = "lambda-probe";
+const REGION: &str = "us-east-1";
+
+/// `moto_server` on a free port, executing state machines for real.
+struct Moto {
+    url: String,
+    _guard: Guard,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = free_port();
+        let mut cmd = Command::new(tool("moto_server"));
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let guard = Guard::spawn(cmd, &format!("moto-{port}.log"));
+        assert!(
+            wait_for_port(port, Duration::from_secs(60)),
+            "moto_server did not listen on {port}:\n{}",
+            guard.log_text()
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        ureq::post(&format!("{url}/moto-api/config"))
+            .set("content-type", "application/json")
+            .send_string(r#"{"stepfunctions": {"execute_state_machine": true}}"#)
+            .expect("configure moto");
+        Moto { url, _guard: guard }
+    }
+}
+
+/// A scratch directory of its own for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("aws-cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A shell command with the project's tools first on PATH and no real AWS configuration.
+fn shell(script: &str, cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let path = format!(
+        "{}:{}",
+        repo().join(".venv/bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.args(["-euo", "pipefail", "-c", script])
+        .current_dir(cwd)
+        .env("PATH", path)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_CONFIG_FILE", cwd.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            cwd.join("no-aws-credentials"),
+        )
+        .env("AWS_PAGER", "")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_ENDPOINT_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("bash")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn aws(moto: &Moto, args: &str, cwd: &Path) -> String {
+    let o = shell(&format!("aws --endpoint-url {} {args}", moto.url), cwd, &[]);
+    assert!(o.status.success(), "aws {args}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// The stack's outputs, named as template.yaml names them (read with SAM's YAML loader).
+fn template_output_names() -> Vec<String> {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(read_template_output_names).clone()
+}
+
+fn read_template_output_names() -> Vec<String> {
+    let out = Command::new(repo().join(".venv/bin/python"))
+        .current_dir(repo())
+        .args(["scripts/template_json.py", "template.yaml"])
+        .output()
+        .expect("template_json.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["template"]["Outputs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// A CloudFormation stack in moto named like the deployed one, with every output template.yaml
+/// declares: the functions are the emulator's `lambda-probe`, the state machine the given one.
+fn create_stub_stack(moto: &Moto, dir: &Path, stack: &str, state_machine_arn: &str) -> Value {
+    let mut outputs = serde_json::Map::new();
+    let mut values = serde_json::Map::new();
+    for name in template_output_names() {
+        let value = match name.as_str() {
+            "Arm64FunctionName" | "X86FunctionName" => "lambda-probe".to_string(),
+            n if n.ends_with("FunctionArn") => {
+                format!("arn:aws:lambda:{REGION}:123456789012:function:lambda-probe-{n}")
+            }
+            "PowerTuningStateMachineArn" => state_machine_arn.to_string(),
+            other => format!("stub-{other}"),
+        };
+        outputs.insert(name.clone(), json!({ "Value": value }));
+        values.insert(name, json!(value));
+    }
+    let stub = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": outputs,
+    });
+    std::fs::write(dir.join("stub.json"), stub.to_string()).unwrap();
+    aws(
+        moto,
+        &format!(
+            "cloudformation create-stack --stack-name {stack} --template-body file://stub.json"
+        ),
+        dir,
+    );
+    Value::Object(values)
+}
+
+/// bench-payloads/ as quick versions (the emulator runs a debug build), for commands that name
+/// payload files by their repository path.
+fn quick_payloads(dir: &Path) {
+    let payloads = dir.join("bench-payloads");
+    std::fs::create_dir_all(&payloads).unwrap();
+    for (name, payload) in common::bench_payloads() {
+        std::fs::write(payloads.join(name), shrink(payload).to_string()).unwrap();
+    }
+}
+
+/// The shell block README.md marks with `<!-- test:aws-invoke -->`.
+fn readme_invoke_block() -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let after = readme
+        .split("<!-- test:aws-invoke -->")
+        .nth(1)
+        .expect("README.md has no <!-- test:aws-invoke --> block");
+    let body = after
+        .split_once("```sh\n")
+        .expect("a ```sh block after the marker")
+        .1;
+    body.split_once("\n```")
+        .expect("the block ends")
+        .0
+        .to_string()
+}
+
+#[test]
+fn readme_invoke_lines_and_make_invoke_work_against_the_emulator() {
+    let watch = Watch::start(&[]);
+    let moto = Moto::start();
+    let dir = scratch("invoke");
+    quick_payloads(&dir);
+    create_stub_stack(
+        &moto,
+        &dir,
+        STACK,
+        "arn:aws:states:us-east-1:123456789012:stateMachine:none",
+    );
+    let lambda_url = format!("http://127.0.0.1:{}", watch.port);
+
+    // README's lines, verbatim but for the endpoints: Lambda is the emulator (--endpoint-url on
+    // every `aws lambda` command), CloudFormation is moto.
+    let block = readme_invoke_block();
+    let invokes = block.matches("aws lambda invoke").count();
+    assert!(
+        invokes >= 2,
+        "README's block has {invokes} invoke lines:\n{block}"
+    );
+    let script = block.replace(
+        "aws lambda invoke",
+        &format!("aws lambda invoke --endpoint-url {lambda_url}"),
+    );
+    let o = shell(
+        &script,
+        &dir,
+        &[("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str())],
+    );
+    assert!(
+        o.status.success(),
+        "README invoke block:\n{script}\n{}",
+        text(&o)
+    );
+    // Each invoke wrote the probe's response where README says it does.
+    let mut responses = 0;
+    for word in block.split_whitespace() {
+        if word.ends_with(".json") && !word.contains("bench-payloads") {
+            let path = dir.join(word.trim_matches('"'));
+            let r: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{word}: {e}"));
+            common::assert_response_contract(&r, r["workload"].as_str().unwrap());
+            responses += 1;
+        }
+    }
+    assert!(responses >= 1, "no response file named in README's block");
+
+    // `make invoke`: the function from the stack outputs, the summary, the (absent) log tail.
+    let out_dir = dir.join("out");
+    let payload = dir.join("bench-payloads/pbkdf2-single.json");
+    let env = [
+        ("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str()),
+        ("AWS_ENDPOINT_URL_LAMBDA", lambda_url.as_str()),
+        ("STACK", STACK),
+        ("PROBE_OUT_DIR", out_dir.to_str().unwrap()),
+    ];
+    let make = |args: &str| {
+        shell(
+            &format!("make -s -C {} {args}", repo().display()),
+            &dir,
+            &env,
+        )
+    };
+    let o = make(&format!("invoke W={} ARCH=x86_64", payload.display()));
+    assert!(o.status.success(), "make invoke: {}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("invoking lambda-probe"), "{stdout}");
+    assert!(stdout.contains("pbkdf2 · arch"), "{stdout}");
+    assert!(stdout.contains("levels: "), "{stdout}");
+    assert!(stdout.contains("REPORT: no log tail"), "{stdout}");
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("invoke-pbkdf2-single-x86_64.json")).unwrap(),
+    )
+    .unwrap();
+    common::assert_response_contract(&r, "pbkdf2");
+    assert_eq!(
+        r["params"]["iterations"], 2000,
+        "the payload given, not another"
+    );
+
+    // A name in bench-payloads/ works too (env is quick in any build).
+    let o = make("invoke W=env");
+    assert!(o.status.success(), "make invoke W=env: {}", text(&o));
+
+    // Mistakes end with a message that says what to do, before any invocation.
+    for (args, needle) in [
+        ("invoke W=env MEMORY=64", "Lambda allows 128..10240 MB"),
+        ("invoke W=no-such-payload", "choose one of"),
+        ("invoke", "usage: make invoke"),
+    ] {
+        let o = make(args);
+        assert!(!o.status.success(), "make {args} should fail: {}", text(&o));
+        let all = text(&o);
+        assert!(all.contains(needle), "make {args}: {all}");
+    }
+    let o = shell(
+        &format!("make -s -C {} invoke W=env", repo().display()),
+        &dir,
+        &[
+            ("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str()),
+            ("STACK", "no-such-stack"),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("make deploy"), "{}", text(&o));
+}
+
+/// A state machine that answers as Power Tuning's does: the analysis with its visualization.
+const TUNED: &str = r#"{"StartAt":"Analyzer","States":{"Analyzer":{"Type":"Pass","Parameters":{
+  "power":1769,"cost":2.1e-7,"duration":42.0,"lambdaARN.$":"$.lambdaARN","num.$":"$.num",
+  "stateMachine":{"executionCost":0.00045,"lambdaCost":0.0001,
+  "visualization":"https://lambda-power-tuning.show/#test"},
+  "stats":[{"value":128,"averageDuration":500.0,"averagePrice":1e-6}]},"End":true}}}"#;
+
+/// As Power Tuning's does when a memory size fails: its CleanUpOnError step ends the run as
+/// SUCCEEDED without output.
+const ABORTED: &str = r#"{"StartAt":"Executor","States":{"Executor":{"Type":"Pass",
+  "Result":{"Error":"Error","Cause":"Invocation error: OverBudget at 128 MB"},"ResultPath":"$.error",
+  "Next":"CleanUpOnError"},"CleanUpOnError":{"Type":"Pass","ResultPath":null,"OutputPath":null,
+  "End":true}}}"#;
+
+const FAILED: &str = r#"{"StartAt":"Fail","States":{"Fail":{"Type":"Fail",
+  "Error":"States.Timeout","Cause":"the executor ran out of time"}}}"#;
+
+#[test]
+fn make_tune_fills_in_the_function_runs_the_state_machine_and_reports_its_end() {
+    let moto = Moto::start();
+    let dir = scratch("tune");
+    let mut state_machines = Vec::new();
+    for (name, definition) in [("tuned", TUNED), ("aborted", ABORTED), ("failed", FAILED)] {
+        std::fs::write(dir.join(format!("{name}.json")), definition).unwrap();
+        state_machines.push(aws(
+            &moto,
+            &format!(
+                "stepfunctions create-state-machine --name {name} --definition file://{name}.json \
+                 --role-arn arn:aws:iam::123456789012:role/power-tuning \
+                 --query stateMachineArn --output text"
+            ),
+            &dir,
+        ));
+    }
+
+    let run = |stack: &str, args: &str| {
+        let out_dir = dir.join(format!("out-{stack}"));
+        let o = shell(
+            &format!(
+                "make -s -C {} tune {args} POLL_S=0.5 WAIT_S=60",
+                repo().display()
+            ),
+            &dir,
+            &[
+                ("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str()),
+                ("AWS_ENDPOINT_URL_SFN", moto.url.as_str()),
+                ("STACK", stack),
+                ("PROBE_OUT_DIR", out_dir.to_str().unwrap()),
+            ],
+        );
+        (o, out_dir)
+    };
+
+    // One stack per state machine; STACK picks the one a run reads.
+    let mut outputs = Vec::new();
+    for (i, arn) in state_machines.iter().enumerate() {
+        let stack_dir = dir.join(format!("stack-{i}"));
+        std::fs::create_dir_all(&stack_dir).unwrap();
+        outputs.push(create_stub_stack(
+            &moto,
+            &stack_dir,
+            &format!("tune-{i}"),
+            arn,
+        ));
+    }
+
+    // Success: the ARN from the outputs replaced the placeholder, the run was followed to its
+    // end, and the visualization URL printed.
+    let (o, out_dir) = run("tune-0", "W=pbkdf2-single ARCH=x86_64");
+    assert!(o.status.success(), "make tune: {}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("visualization: https://lambda-power-tuning.show/#test"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("recommended (cost): 1769 MB"), "{stdout}");
+    let sent: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("tune-pbkdf2-single-x86_64-input.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sent["lambdaARN"], outputs[0]["X86FunctionArn"]);
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("bench-payloads/power-tuning/pbkdf2-single.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sent["payload"], shipped["payload"]);
+    assert_eq!(sent["powerValues"], shipped["powerValues"]);
+    let result: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("tune-pbkdf2-single-x86_64.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        result["lambdaARN"], outputs[0]["X86FunctionArn"],
+        "the state machine got the filled-in input"
+    );
+
+    // An aborted run (SUCCEEDED without results) and a failed one are failures, with the reason.
+    // (make itself exits with 2 whenever a command fails.)
+    let (o, _) = run("tune-1", "W=alloc-reuse");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("without results"), "{}", text(&o));
+    assert!(text(&o).contains("OverBudget at 128 MB"), "{}", text(&o));
+    let (o, _) = run("tune-2", "W=io-sequential");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("FAILED"), "{}", text(&o));
+    assert!(text(&o).contains("States.Timeout"), "{}", text(&o));
+
+    // No Power Tuning in the stack, or no such experiment: a message, not a traceback.
+    let (o, _) = run("no-such-stack", "W=pbkdf2-single");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("make deploy"), "{}", text(&o));
+    let (o, _) = run("tune-0", "W=nope");
+    assert!(text(&o).contains("choose one of"), "{}", text(&o));
+}
