@@ -404,3 +404,189 @@ fn make_tune_fills_in_the_function_runs_the_state_machine_and_reports_its_end() 
     let (o, _) = run("tune-0", "W=nope");
     assert!(text(&o).contains("choose one of"), "{}", text(&o));
 }
+
+/// A Lambda endpoint in two halves: invocations go to the Runtime API emulator, the control plane
+/// (get/update the configuration, the waiter) to moto, which keeps a function of the same name.
+/// Every request's method and path is recorded, in order.
+struct LambdaSplit {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LambdaSplit {
+    fn start(invocations: u16, control: u16) -> LambdaSplit {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        listener.set_nonblocking(true).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Bounded: it ends when the test drops it, or after 10 minutes.
+            let began = std::time::Instant::now();
+            while !stop2.load(Ordering::Relaxed) && began.elapsed() < Duration::from_secs(600) {
+                let Ok((mut client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                client
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                // One request: the head, then Content-Length bytes of body.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    let n = client.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(i + 4);
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let n = client.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let request_line = head.lines().next().unwrap_or("").to_string();
+                let path = request_line.split_whitespace().nth(1).unwrap_or("");
+                let port = if path.ends_with("/invocations") {
+                    invocations
+                } else {
+                    control
+                };
+                seen2.lock().unwrap().push(
+                    request_line
+                        .rsplit_once(' ')
+                        .map(|(a, _)| a.to_string())
+                        .unwrap_or_default(),
+                );
+                // Forward with `Connection: close`, so the answer ends where the upstream closes.
+                let mut upstream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let mut forwarded: Vec<u8> = head
+                    .lines()
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
+                    .flat_map(|l| format!("{l}\r\n").into_bytes())
+                    .collect();
+                forwarded.extend_from_slice(b"Connection: close\r\n\r\n");
+                forwarded.extend_from_slice(&buf[head_end..]);
+                upstream.write_all(&forwarded).unwrap();
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer);
+                let _ = client.write_all(&answer);
+            }
+        });
+        LambdaSplit { url, seen, stop }
+    }
+}
+
+impl Drop for LambdaSplit {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn make_invoke_memory_sets_the_size_and_waits_before_invoking() {
+    let watch = Watch::start(&[]);
+    let moto = Moto::start();
+    let dir = scratch("memory");
+    quick_payloads(&dir);
+    create_stub_stack(
+        &moto,
+        &dir,
+        STACK,
+        "arn:aws:states:us-east-1:123456789012:stateMachine:none",
+    );
+    // The control plane's copy of the function, at 1,769 MB.
+    let o = shell(
+        &format!(
+            "python3 -c 'import zipfile; zipfile.ZipFile(\"code.zip\", \"w\").writestr(\"bootstrap\", \"\")'
+             aws --endpoint-url {m} iam create-role --role-name probe \
+               --assume-role-policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[]}}' >/dev/null
+             aws --endpoint-url {m} lambda create-function --function-name lambda-probe \
+               --runtime provided.al2023 --handler bootstrap --memory-size 1769 \
+               --role arn:aws:iam::123456789012:role/probe --zip-file fileb://code.zip >/dev/null",
+            m = moto.url
+        ),
+        &dir,
+        &[],
+    );
+    assert!(o.status.success(), "moto function: {}", text(&o));
+    let split = LambdaSplit::start(
+        watch.port,
+        moto.url.rsplit(':').next().unwrap().parse().unwrap(),
+    );
+
+    let out_dir = dir.join("out");
+    let make = || {
+        shell(
+            &format!(
+                "make -s -C {} invoke W={} ARCH=arm64 MEMORY=512",
+                repo().display(),
+                dir.join("bench-payloads/env.json").display()
+            ),
+            &dir,
+            &[
+                ("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str()),
+                ("AWS_ENDPOINT_URL_LAMBDA", split.url.as_str()),
+                ("STACK", STACK),
+                ("PROBE_OUT_DIR", out_dir.to_str().unwrap()),
+            ],
+        )
+    };
+    let o = make();
+    assert!(o.status.success(), "make invoke MEMORY=512: {}", text(&o));
+    assert!(text(&o).contains("memory 1769 -> 512 MB"), "{}", text(&o));
+    let size = aws(
+        &moto,
+        "lambda get-function-configuration --function-name lambda-probe --query MemorySize --output text",
+        &dir,
+    );
+    assert_eq!(size, "512");
+    // The update, then the waiter's reads, then the invocation.
+    let seen = split.seen.lock().unwrap().clone();
+    let update = seen
+        .iter()
+        .position(|r| r.starts_with("PUT ") && r.ends_with("/configuration"))
+        .unwrap_or_else(|| panic!("no configuration update: {seen:?}"));
+    let invoke = seen
+        .iter()
+        .position(|r| r.starts_with("POST ") && r.ends_with("/invocations"))
+        .unwrap_or_else(|| panic!("no invocation: {seen:?}"));
+    assert!(
+        update + 1 < invoke
+            && seen[update + 1..invoke]
+                .iter()
+                .all(|r| r.starts_with("GET ")),
+        "update, wait, then invoke: {seen:?}"
+    );
+    assert!(out_dir.join("invoke-env-arm64-512mb.json").exists());
+
+    // Already at that size: no update.
+    let before = split.seen.lock().unwrap().len();
+    let o = make();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("already 512 MB"), "{}", text(&o));
+    let again = split.seen.lock().unwrap()[before..].to_vec();
+    assert!(!again.iter().any(|r| r.starts_with("PUT ")), "{again:?}");
+}
