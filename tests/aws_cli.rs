@@ -262,9 +262,50 @@ fn readme_invoke_lines_and_make_invoke_work_against_the_emulator() {
         "the payload given, not another"
     );
 
-    // A name in bench-payloads/ works too (env is quick in any build).
+    // A name in bench-payloads/ works too (env is quick in any build). The CLI here is v1, which
+    // refuses --cli-binary-format: the runs above prove it was left out.
     let o = make("invoke W=env");
     assert!(o.status.success(), "make invoke W=env: {}", text(&o));
+
+    // With CLI v2 the option is needed. A stand-in that says it is v2 records the arguments and
+    // hands the rest to the real (v1) CLI without that option.
+    let fake_v2 = dir.join("aws-v2");
+    std::fs::write(
+        &fake_v2,
+        "#!/usr/bin/env bash\n\
+         if [ \"$1\" = --version ]; then echo 'aws-cli/2.22.0 Python/3.12.6 Linux/6 exe/x86_64'; exit 0; fi\n\
+         echo \"$*\" >> \"$(dirname \"$0\")/v2-args.log\"\n\
+         args=(); skip=0\n\
+         for a in \"$@\"; do\n\
+           if [ $skip = 1 ]; then skip=0; continue; fi\n\
+           if [ \"$a\" = --cli-binary-format ]; then skip=1; continue; fi\n\
+           args+=(\"$a\")\n\
+         done\n\
+         exec aws \"${args[@]}\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &fake_v2,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut env_v2 = env.to_vec();
+    env_v2.push(("AWS_CLI", fake_v2.to_str().unwrap()));
+    let o = shell(
+        &format!("make -s -C {} invoke W=env", repo().display()),
+        &dir,
+        &env_v2,
+    );
+    assert!(o.status.success(), "make invoke with CLI v2: {}", text(&o));
+    let log = std::fs::read_to_string(dir.join("v2-args.log")).unwrap();
+    let invoke = log
+        .lines()
+        .find(|l| l.starts_with("lambda invoke"))
+        .unwrap_or_else(|| panic!("no invoke: {log}"));
+    assert!(
+        invoke.contains("--cli-binary-format raw-in-base64-out"),
+        "{invoke}"
+    );
 
     // Mistakes end with a message that says what to do, before any invocation.
     for (args, needle) in [
