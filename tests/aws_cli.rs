@@ -446,6 +446,11 @@ fn make_tune_fills_in_the_function_runs_the_state_machine_and_reports_its_end() 
     assert!(text(&o).contains("choose one of"), "{}", text(&o));
 }
 
+/// base64 of a log tail as Lambda returns it: "START RequestId: 1 Version: $LATEST\n" then
+/// "REPORT RequestId: 1\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 512 MB\t
+/// Max Memory Used: 21 MB\t\n".
+const LOG_TAIL_B64: &str = "U1RBUlQgUmVxdWVzdElkOiAxIFZlcnNpb246ICRMQVRFU1QKUkVQT1JUIFJlcXVlc3RJZDogMQlEdXJhdGlvbjogMTIuMzQgbXMJQmlsbGVkIER1cmF0aW9uOiAxMyBtcwlNZW1vcnkgU2l6ZTogNTEyIE1CCU1heCBNZW1vcnkgVXNlZDogMjEgTUIJCg==";
+
 /// A Lambda endpoint in two halves: invocations go to the Runtime API emulator, the control plane
 /// (get/update the configuration, the waiter) to moto, which keeps a function of the same name.
 /// Every request's method and path is recorded, in order.
@@ -533,6 +538,14 @@ impl LambdaSplit {
                 upstream.write_all(&forwarded).unwrap();
                 let mut answer = Vec::new();
                 let _ = upstream.read_to_end(&mut answer);
+                // Lambda sends the log tail of an invocation asked with `--log-type Tail` in a
+                // header the emulator does not send; add one, as Lambda writes it.
+                if port == invocations {
+                    if let Some(eol) = answer.windows(2).position(|w| w == b"\r\n") {
+                        let header = format!("X-Amz-Log-Result: {LOG_TAIL_B64}\r\n");
+                        answer.splice(eol + 2..eol + 2, header.into_bytes());
+                    }
+                }
                 let _ = client.write_all(&answer);
             }
         });
@@ -598,6 +611,14 @@ fn make_invoke_memory_sets_the_size_and_waits_before_invoking() {
     let o = make();
     assert!(o.status.success(), "make invoke MEMORY=512: {}", text(&o));
     assert!(text(&o).contains("memory 1769 -> 512 MB"), "{}", text(&o));
+    // The REPORT line, decoded from the log tail, tabs made readable.
+    assert!(
+        text(&o).contains(
+            "REPORT RequestId: 1  Duration: 12.34 ms  Billed Duration: 13 ms  Memory Size: 512 MB  Max Memory Used: 21 MB"
+        ),
+        "{}",
+        text(&o)
+    );
     let size = aws(
         &moto,
         "lambda get-function-configuration --function-name lambda-probe --query MemorySize --output text",
