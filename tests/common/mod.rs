@@ -198,8 +198,6 @@ fn file_name(p: &Path) -> String {
 }
 
 /// The same payload, made quick enough for a test: fewer iterations, smaller buffers.
-// One arm per workload that needs shrinking; more arrive with the alloc, memset and io workloads.
-#[allow(clippy::single_match)]
 pub fn shrink(mut payload: Value) -> Value {
     let workload = payload["workload"].as_str().unwrap_or("env").to_string();
     let obj = payload.as_object_mut().expect("payload is an object");
