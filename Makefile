@@ -43,6 +43,7 @@ test: setup lint ## The full test suite (what CI runs): lint, unit/integration/e
 
 bench: setup $(BIN) ## Benchmarks against references measured in the same run
 	.venv/bin/python scripts/bench.py --probe $(BIN)
+	.venv/bin/python scripts/bench_memory.py --probe $(BIN)
 
 watch: setup ## Start the Lambda Runtime API emulator on 127.0.0.1:9000
 	cargo lambda watch -A 127.0.0.1 -P 9000
