@@ -3,6 +3,7 @@
 //! The whole path of one invocation, on one screen:
 //! event JSON → [`request::parse`] → [`workloads::run`] → [`response::Response`] → JSON.
 
+pub mod budget;
 pub mod environment;
 pub mod error;
 pub mod measure;

@@ -185,6 +185,9 @@ mod tests {
         });
         assert!(span.minflt >= pages as u64, "only {} faults", span.minflt);
         assert!(span.wall_us > 0);
-        assert_eq!(span.effective_vcpu().is_some(), span.wall_us >= MIN_RATIO_WALL_US);
+        assert_eq!(
+            span.effective_vcpu().is_some(),
+            span.wall_us >= MIN_RATIO_WALL_US
+        );
     }
 }
