@@ -21,7 +21,7 @@ PARAMS ?=
 SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 .PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate watch local \
-	deploy invoke tune outputs clean delete
+	deploy invoke tune outputs emulate clean delete
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,11 +47,11 @@ demo: setup $(BIN) ## Run every bench payload locally and print a short summary 
 	done
 
 lint: setup ## cargo fmt --check and clippy with warnings as errors
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 
 test: setup lint test-template ## The full test suite (what CI runs): lint, template checks, all tests, both arch builds
-	cargo test
+	cargo test --workspace
 	cargo lambda build --release --arm64
 	cargo lambda build --release --x86-64
 	@# SAM's rust-cargolambda builder builds in the source tree (target/), so after the two builds
@@ -103,6 +103,17 @@ tune: setup ## Run Power Tuning: make tune W=pbkdf2-single [ARCH=arm64|x86_64] [
 
 outputs: setup ## Print the deployed stack's outputs (function names and ARNs, table, state machine)
 	@$(PY) scripts/aws.py outputs
+
+# emulate: Lambda's CPU share and memory limit per memory size, with cgroups (needs root).
+M ?= 128,256,512,1024,1769,2048,3538
+RUNS ?= 1
+OUT ?= out/emulate.jsonl
+emulate: setup ## Sweep memory sizes locally under Lambda's CPU share and memory limit: make emulate M=128,1769 W=bench-payloads/pbkdf2-multi.json [RUNS=3] [OUT=out/x.jsonl]
+	@test -n "$(W)" || { echo "usage: make emulate W=bench-payloads/<payload>.json [M=$(M)] [RUNS=$(RUNS)] [OUT=$(OUT)]"; exit 2; }
+	cargo build --release -p lambda-probe -p lambda-probe-tools
+	@mkdir -p "$(dir $(OUT))"
+	target/release/lambda-probe-tools emulate --memory "$(M)" --payload "$(W)" --runs "$(RUNS)" --out "$(OUT)"
+	@echo "JSON lines: $(OUT)"
 
 clean: ## Remove build outputs
 	cargo clean
