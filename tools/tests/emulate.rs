@@ -311,7 +311,6 @@ fn two_threads_pay_off_only_past_one_vcpu() {
 }
 
 #[test]
-#[ignore = "needs the alloc workload (issue 3)"]
 fn alloc_past_128_mb_is_refused_with_over_budget() {
     let _serial = serial();
     require_root();
