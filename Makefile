@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 BIN := target/release/lambda-probe
 PAYLOADS := $(wildcard bench-payloads/*.json)
 
-.PHONY: help setup build build-arm64 build-x86 demo test lint bench watch local clean
+.PHONY: help setup build build-arm64 build-x86 demo test lint bench watch local emulate clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,11 +33,11 @@ demo: setup $(BIN) ## Run every bench payload locally and print a short summary 
 	done
 
 lint: setup ## cargo fmt --check and clippy with warnings as errors
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 
 test: setup lint ## The full test suite (what CI runs): lint, unit/integration/e2e tests, both arch builds
-	cargo test
+	cargo test --workspace
 	cargo lambda build --release --arm64
 	cargo lambda build --release --x86-64
 
@@ -50,6 +50,17 @@ watch: setup ## Start the Lambda Runtime API emulator on 127.0.0.1:9000
 local: ## Invoke the running emulator (make watch) with a payload: make local W=bench-payloads/env.json
 	@test -n "$(W)" || { echo "usage: make local W=bench-payloads/<payload>.json"; exit 2; }
 	cargo lambda invoke lambda-probe -A 127.0.0.1 -P 9000 --data-file "$(W)"
+
+# emulate: Lambda's CPU share and memory limit per memory size, with cgroups (needs root).
+M ?= 128,256,512,1024,1769,2048,3538
+RUNS ?= 1
+OUT ?= out/emulate.jsonl
+emulate: setup ## Sweep memory sizes locally under Lambda's CPU share and memory limit: make emulate M=128,1769 W=bench-payloads/pbkdf2-multi.json [RUNS=3] [OUT=out/x.jsonl]
+	@test -n "$(W)" || { echo "usage: make emulate W=bench-payloads/<payload>.json [M=$(M)] [RUNS=$(RUNS)] [OUT=$(OUT)]"; exit 2; }
+	cargo build --release -p lambda-probe -p lambda-probe-tools
+	@mkdir -p "$(dir $(OUT))"
+	target/release/lambda-probe-tools emulate --memory "$(M)" --payload "$(W)" --runs "$(RUNS)" --out "$(OUT)"
+	@echo "JSON lines: $(OUT)"
 
 clean: ## Remove build outputs
 	cargo clean
