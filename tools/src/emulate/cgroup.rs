@@ -449,62 +449,51 @@ impl Session {
             created: Vec::new(),
             undo: Vec::new(),
         };
-        // v2 lets a cgroup hand controllers to children only when it holds no processes itself
-        // (the root excepted). So: the root if this process is there; else our own cgroup when
-        // we are alone in it (we step into a leaf of our own); else, as root, the tree's root.
         let me = std::process::id() as i32;
-        let parent = if own == root {
-            root.to_path_buf()
-        } else if procs(own) == [me] {
-            let leaf = own.join(format!("{name}.self"));
-            remove_stale(own);
-            mkdir(&leaf)?;
-            write(&leaf.join("cgroup.procs"), &me.to_string()).map_err(|e| {
-                let _ = rmdir(&leaf);
-                SetupError::permission(e)
-            })?;
-            s.undo.push(Undo::MoveBack {
-                leaf,
-                back: own.to_path_buf(),
-            });
-            own.to_path_buf()
-        } else {
-            // SAFETY: geteuid has no side effects.
-            if unsafe { libc::geteuid() } != 0 {
-                return Err(SetupError::permission(format!(
-                    "cgroup v2: this process's cgroup {} also holds other processes, so it cannot delegate controllers to a child cgroup",
-                    own.display()
-                )));
+        // SAFETY: geteuid has no side effects.
+        let euid_root = unsafe { libc::geteuid() } == 0;
+        let parent = match choose_v2_parent(own == root, &procs(own), me, euid_root) {
+            V2Parent::Evacuate => {
+                let leaf = own.join(format!("{name}.self"));
+                remove_stale(own);
+                mkdir(&leaf)?;
+                write(&leaf.join("cgroup.procs"), &me.to_string()).map_err(|e| {
+                    let _ = rmdir(&leaf);
+                    SetupError::permission(e)
+                })?;
+                s.undo.push(Undo::MoveBack {
+                    leaf,
+                    back: own.to_path_buf(),
+                });
+                own.to_path_buf()
             }
-            root.to_path_buf()
+            V2Parent::Root => root.to_path_buf(),
+            V2Parent::Refuse => {
+                return Err(SetupError::permission(format!(
+                    "cgroup v2: this process's cgroup {} also holds other processes, so it cannot hand controllers to a child cgroup, and only root may use the tree's root",
+                    own.display()
+                )))
+            }
         };
         let available = read(&parent.join("cgroup.controllers")).map_err(SetupError::plain)?;
-        let available: Vec<&str> = available.split_whitespace().collect();
-        for needed in ["cpu", "memory"] {
-            if !available.contains(&needed) {
-                return Err(SetupError::permission(format!(
-                    "cgroup v2: the {needed} controller is not available in {} (cgroup.controllers: {}); it must be delegated to it",
-                    parent.display(),
-                    available.join(" ")
-                )));
-            }
-        }
         let enabled = read(&parent.join("cgroup.subtree_control")).map_err(SetupError::plain)?;
-        let enabled: Vec<&str> = enabled.split_whitespace().collect();
-        let mut controllers = vec!["cpu", "memory"];
-        if available.contains(&"cpuset") {
-            controllers.push("cpuset");
-        }
+        let wanted = v2_controllers(&available, &enabled).map_err(|e| {
+            SetupError::permission(format!("cgroup v2: {e} in {}", parent.display()))
+        })?;
         let mut with_cpuset = false;
-        for c in controllers {
-            if !enabled.contains(&c) {
+        for (c, already) in wanted {
+            if !already {
                 match write(&parent.join("cgroup.subtree_control"), &format!("+{c}")) {
                     Ok(()) => s.undo.push(Undo::SubtreeControl {
                         dir: parent.clone(),
                         controller: c,
                     }),
                     Err(_) if c == "cpuset" => continue,
-                    Err(e) => return Err(SetupError::permission(e)),
+                    Err(e) => {
+                        return Err(SetupError::permission(format!(
+                            "{e} (cgroup v2 hands controllers down only from a cgroup that holds no processes: run emulate in a cgroup of its own)"
+                        )))
+                    }
                 }
             }
             with_cpuset |= c == "cpuset";
@@ -547,6 +536,46 @@ fn prioritize(dir: &Path, file: &str, weight: &str, notes: &mut Vec<String>) {
             "runs compete with the host's other work at the default CPU weight ({e})"
         ));
     }
+}
+
+/// Where a v2 session goes. v2 lets a cgroup hand controllers to children only while it holds
+/// no processes itself (the root excepted).
+#[derive(Debug, PartialEq, Eq)]
+enum V2Parent {
+    /// We are alone in our cgroup: step into a leaf of it, then use it.
+    Evacuate,
+    /// The tree's root (as mounted here): ours already, or reachable as root.
+    Root,
+    Refuse,
+}
+
+fn choose_v2_parent(own_is_root: bool, own_procs: &[i32], me: i32, euid_root: bool) -> V2Parent {
+    if own_procs == [me] {
+        V2Parent::Evacuate
+    } else if own_is_root || euid_root {
+        V2Parent::Root
+    } else {
+        V2Parent::Refuse
+    }
+}
+
+/// The controllers a v2 session needs (cpu, memory) and wants (cpuset), each with whether
+/// `cgroup.subtree_control` already enables it; an error names what is missing.
+fn v2_controllers(available: &str, enabled: &str) -> Result<Vec<(&'static str, bool)>, String> {
+    let available: Vec<&str> = available.split_whitespace().collect();
+    let enabled: Vec<&str> = enabled.split_whitespace().collect();
+    let mut out = Vec::new();
+    for c in ["cpu", "memory", "cpuset"] {
+        if available.contains(&c) {
+            out.push((c, enabled.contains(&c)));
+        } else if c != "cpuset" {
+            return Err(format!(
+                "the {c} controller is not delegated (cgroup.controllers: {:?})",
+                available.join(" ")
+            ));
+        }
+    }
+    Ok(out)
 }
 
 fn mkdir(dir: &Path) -> Result<(), SetupError> {
@@ -966,6 +995,27 @@ mod tests {
         let events = "low 0\nhigh 0\nmax 14\noom 1\noom_kill 1\noom_group_kill 0\n";
         assert_eq!(keyed(events, "max"), Some(14));
         assert_eq!(keyed(events, "oom_kill"), Some(1));
+    }
+
+    #[test]
+    fn v2_parent_and_controllers() {
+        use V2Parent::*;
+        assert_eq!(choose_v2_parent(false, &[42], 42, false), Evacuate);
+        assert_eq!(choose_v2_parent(true, &[42], 42, true), Evacuate);
+        assert_eq!(choose_v2_parent(false, &[1, 42], 42, true), Root);
+        assert_eq!(choose_v2_parent(true, &[1, 42], 42, false), Root);
+        assert_eq!(choose_v2_parent(false, &[1, 42], 42, false), Refuse);
+
+        assert_eq!(
+            v2_controllers("cpuset cpu io memory pids\n", "cpu memory\n").unwrap(),
+            vec![("cpu", true), ("memory", true), ("cpuset", false)]
+        );
+        assert_eq!(
+            v2_controllers("cpu memory", "").unwrap(),
+            vec![("cpu", false), ("memory", false)]
+        );
+        let e = v2_controllers("memory pids", "").unwrap_err();
+        assert!(e.contains("cpu controller"), "{e}");
     }
 
     #[test]
