@@ -145,6 +145,18 @@ fn write(path: &Path, value: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write {value:?} to {}: {e}", path.display()))
 }
 
+/// Drops repeated entries, keeping the first of each (co-mounted v1 controllers share a path).
+fn unique<T: PartialEq + Clone>(items: &mut Vec<T>) {
+    let mut seen: Vec<T> = Vec::new();
+    items.retain(|i| {
+        let new = !seen.contains(i);
+        if new {
+            seen.push(i.clone());
+        }
+        new
+    });
+}
+
 /// The number after `key` on a `key value` line (cpu.stat, memory.events, memory.oom_control).
 pub fn keyed(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| {
@@ -358,7 +370,7 @@ impl Session {
     pub fn describe(&self) -> String {
         let mut dirs = vec![self.cpu.clone(), self.memory.clone()];
         dirs.extend(self.cpuset.clone());
-        dirs.dedup();
+        unique(&mut dirs);
         let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         format!(
             "cgroup {} ({}), cores via {}",
@@ -408,7 +420,7 @@ impl Session {
         };
         let mut parents = vec![cpu, memory];
         parents.extend(cpuset);
-        parents.dedup();
+        unique(&mut parents);
         for parent in &parents {
             remove_stale(parent);
             let dir = parent.join(name);
@@ -730,7 +742,7 @@ impl RunCgroup {
         };
         let mut dirs = vec![cpu.clone(), memory.clone()];
         dirs.extend(cpuset.clone());
-        dirs.dedup();
+        unique(&mut dirs);
         for dir in dirs {
             std::fs::create_dir(&dir)
                 .map_err(|e| format!("cannot create cgroup {}: {e}", dir.display()))?;
@@ -985,6 +997,13 @@ mod tests {
         assert_eq!(format_cpu_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
         assert_eq!(format_cpu_list(&[4]), "4");
         assert_eq!(format_cpu_list(&[]), "");
+    }
+
+    #[test]
+    fn co_mounted_hierarchies_count_once() {
+        let mut v = vec!["cpu", "memory", "cpu"];
+        unique(&mut v);
+        assert_eq!(v, vec!["cpu", "memory"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What a person reads: one progress line per run and the table at the end of a sweep.
 
+use super::cgroup::RunStats;
 use super::{Reason, Record, Status};
 use lambda_probe::measure::stats::median;
 use serde_json::Value;
@@ -21,16 +22,24 @@ fn reason_name(r: Option<Reason>) -> &'static str {
     }
 }
 
+/// The share of CFS periods in which the run hit its quota.
+fn throttled_percent(s: &RunStats) -> Option<f64> {
+    let periods = s.nr_periods.filter(|&p| p > 0)?;
+    Some(s.nr_throttled? as f64 * 100.0 / periods as f64)
+}
+
 fn summary(r: &Record) -> Option<&Value> {
     r.answer.as_ref().and_then(|a| a.get("summary"))
 }
 
-/// The workload's own thread speedup: its last thread count that has one (pbkdf2's levels).
+/// The workload's own thread speedup: its last count of more than one thread that has one
+/// (pbkdf2's levels).
 fn thread_speedup(r: &Record) -> Option<(u64, f64)> {
     summary(r)?["levels"]
         .as_array()?
         .iter()
         .rev()
+        .filter(|l| l["threads"].as_u64().is_some_and(|t| t > 1))
         .find_map(|l| Some((l["threads"].as_u64()?, l["speedup"].as_f64()?)))
 }
 
@@ -71,8 +80,8 @@ pub fn progress(r: &Record) -> String {
             if let Some((threads, speedup)) = thread_speedup(r) {
                 text += &format!(", speedup {speedup:.2}× at {threads} threads");
             }
-            if let Some(t) = stats.and_then(|s| s.throttled_ms) {
-                text += &format!(", throttled {t:.0} ms");
+            if let Some(t) = stats.and_then(throttled_percent) {
+                text += &format!(", throttled in {t:.0}% of CPU periods");
             }
             text + &peak
         }
@@ -107,7 +116,7 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         "thread speedup",
         "vs first",
         "peak MiB",
-        "throttled ms",
+        "throttled %",
         "notes"
     );
     let mut footnotes: Vec<String> = Vec::new();
@@ -131,7 +140,7 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         let vcpu = med(&|r| summary(r)?["effective_vcpu"].as_f64());
         let speedup = med(&|r| thread_speedup(r).map(|t| t.1));
         let threads = ok.iter().find_map(|r| thread_speedup(r).map(|t| t.0));
-        let throttled = med(&|r| r.info.cgroup_stats.as_ref()?.throttled_ms);
+        let throttled = med(&|r| throttled_percent(r.info.cgroup_stats.as_ref()?));
         let peak = rows
             .iter()
             .filter_map(|r| r.info.cgroup_stats.as_ref()?.peak_memory_bytes)
@@ -208,7 +217,7 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
     if records.is_empty() {
         out += "(no runs)\n";
     }
-    out += "wall ms and eff vCPU (cpu ÷ wall) are the probe's own, medians over ok runs; thread speedup is the workload's (1 thread ÷ N threads); vs first compares wall with the first row.\n";
+    out += "wall ms and eff vCPU (cpu ÷ wall) are the probe's own, medians over ok runs; thread speedup is the workload's (1 thread ÷ N threads); vs first compares wall with the first row; throttled % is the share of CFS periods in which the run used up its quota.\n";
     for (i, f) in footnotes.iter().enumerate() {
         out += &format!("*{} not reproducible here: {f}\n", i + 1);
     }
@@ -219,4 +228,107 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulate::lambda::Plan;
+    use crate::emulate::RunInfo;
+    use serde_json::json;
+
+    fn record(size_index: usize, mb: u32, status: Status, answer: Option<Value>) -> Record {
+        Record {
+            size_index,
+            plan: Plan::new(mb, &[0, 1], None),
+            emulated: None,
+            info: RunInfo {
+                memory_mb: mb,
+                run: 1,
+                runs: 1,
+                status,
+                reason: (status == Status::Failed).then_some(Reason::OomKill),
+                detail: Some("the OOM killer killed 1 process".into()),
+                exit_code: None,
+                signal: None,
+                process_wall_ms: Some(1.0),
+                cgroup_stats: None,
+                stderr_tail: None,
+            },
+            answer: answer.and_then(|a| a.as_object().cloned()),
+        }
+    }
+
+    #[test]
+    fn rows_medians_failures_and_footnotes() {
+        let answer = |wall: f64| {
+            json!({"summary": {"wall_ms": wall, "effective_vcpu": 0.5, "levels": [
+                {"threads": 1, "speedup": 1.0},
+                {"threads": 2, "speedup": 1.9}
+            ]}, "environment": {"visible_cores": 2}})
+        };
+        let records = vec![
+            record(0, 1769, Status::Ok, Some(answer(2000.0))),
+            record(0, 1769, Status::Ok, Some(answer(3000.0))),
+            record(0, 1769, Status::Ok, Some(answer(2200.0))),
+            record(1, 3538, Status::Ok, Some(answer(1100.0))),
+            record(2, 128, Status::Failed, None),
+        ];
+        let t = table(&records, &[1769, 3538, 128]);
+        let row = |mb: &str| {
+            t.lines()
+                .find(|l| l.split_whitespace().next() == Some(mb))
+                .unwrap_or_else(|| panic!("no {mb} row in\n{t}"))
+                .to_string()
+        };
+        let first = row("1769");
+        assert!(
+            first.contains(" 3/3 ") && first.contains("2200.0"),
+            "{first}"
+        );
+        assert!(
+            first.contains("1.90× @2") && first.contains("1.00×"),
+            "{first}"
+        );
+        let second = row("3538");
+        assert!(second.contains("2.00×"), "median 2200 ÷ 1100: {second}");
+        // 3,538 MB on 2 host CPUs: Lambda's 3 cores are a footnote, not hidden.
+        assert!(second.ends_with("*1"), "{second}");
+        assert!(
+            t.contains("*1 not reproducible here: Lambda shows 3 cores"),
+            "{t}"
+        );
+        let failed = row("128");
+        assert!(
+            failed.contains(" 0/1 ") && failed.contains("1× FAILED oom_kill"),
+            "{failed}"
+        );
+
+        let p = progress(&records[4]);
+        assert!(
+            p.starts_with("128 MB (unthrottled) run 1/1: FAILED (oom_kill)"),
+            "{p}"
+        );
+        let p = progress(&records[0]);
+        assert!(p.contains("speedup 1.90× at 2 threads"), "{p}");
+    }
+
+    #[test]
+    fn one_thread_has_no_thread_speedup() {
+        let r = record(
+            0,
+            1769,
+            Status::Ok,
+            Some(json!({"summary": {"wall_ms": 1.0, "levels": [{"threads": 1, "speedup": 1.0}]}})),
+        );
+        assert_eq!(thread_speedup(&r), None);
+        let stats = |periods, throttled| RunStats {
+            nr_periods: Some(periods),
+            nr_throttled: Some(throttled),
+            ..RunStats::default()
+        };
+        assert_eq!(throttled_percent(&stats(40, 10)), Some(25.0));
+        assert_eq!(throttled_percent(&stats(0, 0)), None);
+        assert!(table(&[], &[128]).contains("(no runs)"));
+    }
 }
