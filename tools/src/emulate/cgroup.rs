@@ -644,11 +644,11 @@ fn remove_stale(parent: &Path) {
             result = result.and(rmdir_now(&child));
         }
         match result.and(rmdir_now(&dir)) {
-            Ok(()) => eprintln!(
+            Ok(()) => say!(
                 "emulate: removed {} left by an earlier session",
                 dir.display()
             ),
-            Err(e) => eprintln!(
+            Err(e) => say!(
                 "emulate: warning: could not remove {} left by an earlier session: {e}",
                 dir.display()
             ),
@@ -660,7 +660,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         for dir in self.created.iter().rev() {
             if let Err(e) = drain(std::slice::from_ref(dir)).and(rmdir(dir)) {
-                eprintln!("emulate: warning: {e}");
+                say!("emulate: warning: {e}");
             }
         }
         while let Some(undo) = self.undo.pop() {
@@ -675,7 +675,7 @@ impl Drop for Session {
                 }
             };
             if let Err(e) = result {
-                eprintln!("emulate: warning: could not restore {undo:?}: {e}");
+                say!("emulate: warning: could not restore {undo:?}: {e}");
             }
         }
     }
@@ -919,7 +919,7 @@ impl RunCgroup {
 impl Drop for RunCgroup {
     fn drop(&mut self) {
         if let Err(e) = self.remove() {
-            eprintln!("emulate: warning: {e}");
+            say!("emulate: warning: {e}");
         }
     }
 }

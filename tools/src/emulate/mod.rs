@@ -5,6 +5,15 @@
 //! limit of M MB and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE=M`; each run is `lambda-probe run -` in a
 //! fresh cgroup. What this host cannot give is said in the results, never capped silently.
 
+/// eprintln!, except that a closed standard error (a hung-up terminal) is ignored instead of
+/// panicking, so that cleanup always runs to its end.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cgroup;
 mod child;
 mod lambda;
@@ -129,14 +138,14 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("emulate: {e}\n\n{USAGE}");
+            say!("emulate: {e}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("emulate: {e}");
+            say!("emulate: {e}");
             ExitCode::from(1)
         }
     }
@@ -308,7 +317,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         None => cgroup::affinity_cpus(),
     };
     let host_memory = cgroup::host_memory_bytes();
-    eprintln!(
+    say!(
         "emulate: {} on a host of {} cores ({}), {} MiB, swap {}; probe {}; payload {}; {} run(s) per size",
         match &session {
             Some(s) => s.describe(),
@@ -323,7 +332,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         args.runs,
     );
     for n in session.iter().flat_map(|s| &s.notes) {
-        eprintln!("emulate: note: {n}");
+        say!("emulate: note: {n}");
     }
 
     let total = args.memory_mb.len() as u32 * args.runs;
@@ -354,7 +363,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             sink.write_all(line.as_bytes())
                 .and_then(|_| sink.flush())
                 .map_err(|e| format!("cannot write the results: {e}"))?;
-            eprintln!(
+            say!(
                 "emulate: [{:>w$}/{total}] {}",
                 records.len() + 1,
                 table::progress(&record),
@@ -373,9 +382,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         }
     }
     drop(session);
-    eprint!("{}", table::table(&records, &args.memory_mb));
+    say!("{}", table::table(&records, &args.memory_mb).trim_end());
     if let Some(sig) = stopped_by {
-        eprintln!(
+        say!(
             "emulate: stopped by {} after {} of {total} runs; every cgroup was removed",
             signals::name(sig),
             records.len()
@@ -463,7 +472,7 @@ fn run_one(
     let stats = cg.as_ref().map(|c| c.stats());
     if let Some(c) = cg.as_mut() {
         if let Err(e) = c.remove() {
-            eprintln!("emulate: warning: {e}");
+            say!("emulate: warning: {e}");
         }
     }
     let output = running.output(Duration::from_secs(5));
