@@ -60,9 +60,10 @@ pub fn progress(r: &Record) -> String {
         r.info.memory_mb, r.info.run, r.info.runs
     );
     let stats = r.info.cgroup_stats.as_ref();
-    let peak = stats
-        .and_then(|s| s.peak_memory_bytes)
-        .map(|b| format!(", peak {}", mib(b)))
+    let peak_mib = stats.and_then(|s| s.peak_memory_bytes).map(mib);
+    let peak = peak_mib
+        .as_ref()
+        .map(|p| format!(", peak {p}"))
         .unwrap_or_default();
     let body = match r.info.status {
         Status::Ok => {
@@ -86,7 +87,8 @@ pub fn progress(r: &Record) -> String {
             text + &peak
         }
         Status::FunctionError => format!(
-            "function error {}{peak}",
+            "function error{}: {}",
+            peak_mib.map(|p| format!(" (peak {p})")).unwrap_or_default(),
             r.info.detail.as_deref().unwrap_or("")
         ),
         Status::Failed => format!(
