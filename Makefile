@@ -65,3 +65,25 @@ emulate: setup ## Sweep memory sizes locally under Lambda's CPU share and memory
 clean: ## Remove build outputs
 	cargo clean
 	rm -rf .aws-sam
+
+# report: plots and tables across memory sizes from responses, emulate lines, CloudWatch exports.
+IN ?= out/emulate.jsonl
+REPORT ?= out/report
+report: setup ## Build report.md and report.html from results: make report IN="out/emulate.jsonl out/*.json" [REPORT=out/report]
+	cargo build --release -p lambda-probe-tools
+	target/release/lambda-probe-tools report $(IN) --out "$(REPORT)"
+	@echo "open $(REPORT)/report.html"
+
+# report-check: render the fixture report in headless Chromium; the screenshot stays outside the repo.
+SHOT ?= /tmp/lambda-probe-report.png
+report-check: setup ## Render a report of the test fixtures in headless Chromium and save a screenshot: make report-check [SHOT=/tmp/x.png]
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+	cargo build --release -p lambda-probe-tools
+	@d=$$(mktemp -d) && \
+	target/release/lambda-probe-tools report tools/tests/fixtures/report/run-*.json tools/tests/fixtures/report/responses.jsonl tools/tests/fixtures/report/emulate.jsonl --out "$$d/report" && \
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	  --disable-background-networking --disable-component-update --disable-sync \
+	  --user-data-dir="$$d/profile" --window-size=1400,5000 --screenshot="$(SHOT)" \
+	  "file://$$d/report/report.html" && \
+	rm -rf "$$d" && echo "screenshot: $(SHOT)"
+.PHONY: report report-check
