@@ -278,7 +278,7 @@ fn section(workload: &str, rows: &[&Row]) -> Section {
         &id("duration"),
         "Duration vs memory",
         "Duration (ms)",
-        1,
+        3,
         |r| get_f64(&r.response, &["summary", "wall_ms"]),
     );
     let (lo, hi) = memory_range(rows);

@@ -17,7 +17,7 @@ const PALETTE: [RGBColor; 8] = [
 ];
 
 /// Memory axis ticks: readable from 128 to 10,240 MB.
-const MEMORY_TICKS: [f64; 8] = [128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 10240.0];
+const MEMORY_TICKS: [f64; 7] = [128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 10240.0];
 
 pub fn svg(plot: &Plot) -> Result<String, String> {
     let mut out = String::new();
@@ -54,19 +54,12 @@ fn draw(plot: &Plot, out: &mut String) -> Result<(), String> {
             0f64..y_top,
         )
         .map_err(err)?;
-    let decimals = plot.decimals.min(9);
     chart
         .configure_mesh()
         .x_desc("Memory (MB, log scale)")
         .y_desc(plot.y_label.as_str())
         .x_label_formatter(&|m| format!("{}", m.round() as i64))
-        .y_label_formatter(&|v| {
-            if decimals > 4 {
-                format!("{v:.2e}")
-            } else {
-                format!("{v:.*}", decimals.min(2))
-            }
-        })
+        .y_label_formatter(&|v| y_tick(*v, y_top))
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
@@ -159,4 +152,19 @@ fn draw(plot: &Plot, out: &mut String) -> Result<(), String> {
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
+}
+
+/// Tick labels precise enough for the axis' range (sub-millisecond durations, USD per call).
+fn y_tick(v: f64, y_top: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if y_top >= 100.0 {
+        format!("{v:.0}")
+    } else if y_top >= 1.0 {
+        format!("{v:.2}")
+    } else if y_top >= 0.001 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.2e}")
+    }
 }
