@@ -21,7 +21,7 @@ PARAMS ?=
 SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 .PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate watch local \
-	deploy invoke tune outputs emulate clean delete
+	deploy invoke tune outputs emulate report report-check clean delete
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -121,3 +121,24 @@ clean: ## Remove build outputs
 
 delete: setup ## Delete the deployed stack (sam delete): functions, table, logs, Power Tuning
 	sam delete
+
+# report: plots and tables across memory sizes from responses, emulate lines, CloudWatch exports.
+IN ?= out/emulate.jsonl
+REPORT ?= out/report
+report: setup ## Build report.md and report.html from results: make report IN="out/emulate.jsonl out/*.json" [REPORT=out/report]
+	cargo build --release -p lambda-probe-tools
+	target/release/lambda-probe-tools report $(IN) --out "$(REPORT)"
+	@echo "open $(REPORT)/report.html"
+
+# report-check: render the fixture report in headless Chromium; the screenshot stays outside the repo.
+SHOT ?= out/report-check.png
+report-check: setup ## Render a report of the test fixtures in headless Chromium and save a screenshot: make report-check [SHOT=out/x.png]
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+	cargo build --release -p lambda-probe-tools
+	@mkdir -p "$(dir $(SHOT))" && d=$$(mktemp -d) && \
+	target/release/lambda-probe-tools report tools/tests/fixtures/report/run-*.json tools/tests/fixtures/report/responses.jsonl tools/tests/fixtures/report/emulate.jsonl --out "$$d/report" && \
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	  --disable-background-networking --disable-component-update --disable-sync \
+	  --user-data-dir="$$d/profile" --window-size=1400,5000 --screenshot="$(SHOT)" \
+	  "file://$$d/report/report.html" && \
+	rm -rf "$$d" && echo "screenshot: $(SHOT)"
