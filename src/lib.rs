@@ -29,7 +29,7 @@ use serde_json::Value;
 pub async fn handle(event: Value, deadline: Deadline) -> Result<Response, ProbeError> {
     let invocation = environment::begin_invocation();
     let host = request::Host {
-        visible_cores: environment::visible_cores(),
+        cores: environment::sandbox_cores(),
     };
     let (request, options) = request::parse_event(event, host)?;
 

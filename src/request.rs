@@ -44,7 +44,7 @@ impl Request {
 /// What the sandbox looks like to the parser: defaults that depend on the machine come from here.
 #[derive(Clone, Copy, Debug)]
 pub struct Host {
-    pub visible_cores: usize,
+    pub cores: usize,
 }
 
 /// Options that apply to any workload, given beside `workload` in the event.
@@ -216,7 +216,7 @@ struct Pbkdf2Input {
     iterations: u32,
     #[serde(default = "default_passwords")]
     passwords: u32,
-    /// Default: [1, visible cores].
+    /// Default: [1, the cores the sandbox shows (affinity)].
     #[serde(default)]
     threads: Option<Vec<u32>>,
 }
@@ -246,7 +246,7 @@ impl Pbkdf2Input {
         let threads = match self.threads {
             Some(t) => t,
             None => {
-                let mut t = vec![1, host.visible_cores.max(1) as u32];
+                let mut t = vec![1, host.cores.max(1) as u32];
                 t.dedup();
                 t
             }
@@ -434,7 +434,7 @@ mod tests {
     use crate::error::ErrorType;
     use serde_json::json;
 
-    const HOST: Host = Host { visible_cores: 2 };
+    const HOST: Host = Host { cores: 2 };
 
     fn err(v: Value) -> ProbeError {
         parse(v, HOST).unwrap_err()
@@ -451,7 +451,7 @@ mod tests {
 
     #[test]
     fn pbkdf2_defaults_follow_the_2019_experiment_and_the_cores() {
-        let r = parse(json!({"workload": "pbkdf2"}), Host { visible_cores: 6 }).unwrap();
+        let r = parse(json!({"workload": "pbkdf2"}), Host { cores: 6 }).unwrap();
         assert_eq!(
             r,
             Request::Pbkdf2(Pbkdf2Params {
@@ -461,12 +461,12 @@ mod tests {
                 threads: vec![1, 6],
             })
         );
-        let one_core = parse(json!({"workload": "pbkdf2"}), Host { visible_cores: 1 }).unwrap();
+        let one_core = parse(json!({"workload": "pbkdf2"}), Host { cores: 1 }).unwrap();
         assert_eq!(one_core.params_json()["threads"], json!([1]));
     }
 
     #[test]
-    fn a_sweep_past_the_visible_cores_is_valid() {
+    fn a_sweep_past_the_cores_is_valid() {
         let r = parse(
             json!({"workload": "pbkdf2", "hash": "sha256", "threads": [1, 2, 3, 4, 5, 6]}),
             HOST,

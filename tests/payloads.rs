@@ -47,7 +47,7 @@ const POWER_TUNING_KEYS: &[&str] = &[
 /// Step Functions refuses an execution input above 256 KiB.
 const MAX_INPUT_BYTES: u64 = 256 * 1024;
 
-const HOST: Host = Host { visible_cores: 2 };
+const HOST: Host = Host { cores: 2 };
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
