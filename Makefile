@@ -21,7 +21,7 @@ PARAMS ?=
 SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 .PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate watch local \
-	deploy invoke tune outputs emulate report report-check clean delete
+	deploy invoke tune outputs emulate report report-check clean delete soak fuzz deny
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -142,3 +142,23 @@ report-check: setup ## Render a report of the test fixtures in headless Chromium
 	  --user-data-dir="$$d/profile" --window-size=1400,5000 --screenshot="$(SHOT)" \
 	  "file://$$d/report/report.html" && \
 	rm -rf "$$d" && echo "screenshot: $(SHOT)"
+
+# ---- reliability (README, "Reliability")
+# make soak: invocations against one warm function process; make fuzz: seconds of fuzzing.
+N ?= 1000
+FUZZ_S ?= 60
+
+soak: setup ## Warm-sandbox soak through the emulator: make soak [N=1000]; prints the RSS curve
+	SOAK_INVOCATIONS=$(N) cargo test --test soak -- --nocapture
+
+fuzz: ## Fuzz the event parser (nightly + cargo-fuzz): make fuzz [FUZZ_S=60]
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	@# A copy of the committed seeds as the working corpus: new finds stay out of git.
+	@mkdir -p target/fuzz-corpus/parse && cp -n fuzz/corpus/parse/* target/fuzz-corpus/parse/
+	cargo +nightly fuzz run --sanitizer none parse target/fuzz-corpus/parse \
+	  -- -max_total_time=$(FUZZ_S) -max_len=65536 -print_final_stats=1
+
+deny: ## Supply chain: licenses, bans (duplicate versions), sources with cargo-deny (deny.toml)
+	@command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
+	cargo deny check licenses bans sources
+
