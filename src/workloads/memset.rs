@@ -101,7 +101,10 @@ pub fn run(p: &MemsetParams, deadline: Deadline) -> Result<MemsetResult, ProbeEr
     // Repaint mode: one buffer, touched once before the timed repeats.
     let mut warm = None;
     let (mut warmup_us, mut warmup_new_pages) = (None, None);
-    if !p.first_touch {
+    // The warm-up paint is work too: with the deadline already reached, skip it and every repeat.
+    if !p.first_touch && deadline.reached() {
+        truncated = Some(TruncatedReason::Deadline);
+    } else if !p.first_touch {
         let mut m = map(len)?;
         let mut laps = Laps::start();
         m.paint(0xff);
@@ -111,7 +114,7 @@ pub fn run(p: &MemsetParams, deadline: Deadline) -> Result<MemsetResult, ProbeEr
     }
 
     for repeat in 0..p.repeats {
-        if deadline.reached() {
+        if truncated.is_some() || deadline.reached() {
             truncated = Some(TruncatedReason::Deadline);
             break;
         }
