@@ -73,6 +73,7 @@ test-template: setup ## Lint template.yaml (sam validate --lint, cfn-lint)
 bench: setup $(BIN) ## Benchmarks against references measured in the same run
 	$(PY) scripts/bench.py --probe $(BIN)
 	$(PY) scripts/bench_memory.py --probe $(BIN)
+	$(PY) scripts/bench_io.py --probe $(BIN)
 
 estimate: setup $(BIN) ## Project each payload's run time onto 128 / 1,769 / 10,240 MB and price a Power Tuning sweep
 	$(PY) scripts/estimate.py --probe $(BIN)

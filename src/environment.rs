@@ -68,6 +68,16 @@ pub fn begin_invocation() -> Invocation {
     }
 }
 
+/// This process's sandbox id (as in `environment.sandbox_id`).
+pub fn sandbox_id() -> &'static str {
+    &process().sandbox_id
+}
+
+/// The index of the invocation in progress (the count [`begin_invocation`] has reached).
+pub fn invocation_index() -> u64 {
+    INVOCATIONS.load(Ordering::SeqCst)
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Environment {
     pub arch: &'static str,

@@ -144,6 +144,9 @@ pub fn human_summary(r: &Value) -> String {
             String::new()
         }
     );
+    if r["workload"] == "io" {
+        return out + &io_summary(s);
+    }
     if let Some(levels) = s["levels"].as_array() {
         for l in levels {
             out += &format!(
@@ -216,6 +219,45 @@ fn memory_summary(s: &Value) -> String {
     out
 }
 
+/// io: the client, then one line per concurrency level.
+fn io_summary(s: &Value) -> String {
+    let mut out = format!(
+        "  table {} in {}: {} items written, {} errors; client built in {} ms ({})\n",
+        s["table"].as_str().unwrap_or("?"),
+        s["region"].as_str().unwrap_or("?"),
+        num(&s["items_written"]),
+        num(&s["errors"]),
+        num(&s["client_init_ms"]),
+        if s["client_built_this_invocation"] == Value::Bool(true) {
+            "by this invocation"
+        } else {
+            "reused from an earlier invocation"
+        },
+    );
+    for l in s["levels"].as_array().into_iter().flatten() {
+        out += &format!(
+            "  concurrency {:>2}: {:>9} ms wall, {:>8} ms cpu ({} µs/call), effective vCPU {:>6}, latency p50 {} / p90 {} / p99 {} / max {} µs, {} items/s, speedup {}, {} errors\n",
+            num(&l["concurrency"]),
+            num(&l["wall_ms"]),
+            num(&l["cpu_ms"]),
+            num(&l["cpu_us_per_call"]),
+            num(&l["effective_vcpu"]),
+            num(&l["latency_p50_us"]),
+            num(&l["latency_p90_us"]),
+            num(&l["latency_p99_us"]),
+            num(&l["latency_max_us"]),
+            num(&l["items_per_s"]),
+            num(&l["speedup"]),
+            num(&l["errors"]),
+        );
+        if let Some(codes) = l["error_codes"].as_object().filter(|c| !c.is_empty()) {
+            let codes: Vec<String> = codes.iter().map(|(k, v)| format!("{k} × {v}")).collect();
+            out += &format!("      errors: {}\n", codes.join(", "));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +310,32 @@ mod tests {
         let m = serde_json::json!({"workload": "memset", "environment": {}, "summary": {
             "first_touch": true, "gb_per_s_median": 1.6, "repeats_done": 20}});
         assert!(human_summary(&m).contains("memset (first touch): 1.600 GB/s median"));
+    }
+
+    #[test]
+    fn io_summary_has_a_line_per_level_and_names_the_errors() {
+        let r = serde_json::json!({
+            "workload": "io",
+            "environment": {"arch": "x86_64"},
+            "summary": {
+                "table": "t", "region": "us-east-1", "items_written": 150, "errors": 1,
+                "client_init_ms": 12.5, "client_built_this_invocation": true,
+                "levels": [
+                    {"concurrency": 1, "wall_ms": 500.0, "latency_p50_us": 4000, "speedup": 1.0,
+                     "error_codes": {}},
+                    {"concurrency": 10, "wall_ms": 100.0, "latency_p50_us": 6000, "speedup": 5.0,
+                     "error_codes": {"ThrottlingException": 1}}
+                ]
+            }
+        });
+        let text = human_summary(&r);
+        assert!(
+            text.contains("client built in 12.500 ms (by this invocation)"),
+            "{text}"
+        );
+        assert!(text.contains("concurrency  1:"), "{text}");
+        assert!(text.contains("concurrency 10:"), "{text}");
+        assert!(text.contains("ThrottlingException × 1"), "{text}");
+        assert!(!text.contains("threads"), "{text}");
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The workloads an event can name, as spelled in `"workload"`.
-pub const WORKLOADS: &[&str] = &["env", "pbkdf2", "alloc", "memset"];
+pub const WORKLOADS: &[&str] = &["env", "pbkdf2", "alloc", "memset", "io"];
 
 /// A parsed, validated request with every default filled in.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +17,8 @@ pub enum Request {
     Pbkdf2(Pbkdf2Params),
     Alloc(AllocParams),
     Memset(MemsetParams),
+    /// DynamoDB PutItem loop at several concurrency levels.
+    Io(IoParams),
 }
 
 impl Request {
@@ -26,6 +28,7 @@ impl Request {
             Request::Pbkdf2(_) => "pbkdf2",
             Request::Alloc(_) => "alloc",
             Request::Memset(_) => "memset",
+            Request::Io(_) => "io",
         }
     }
 
@@ -36,6 +39,7 @@ impl Request {
             Request::Pbkdf2(p) => serde_json::to_value(p),
             Request::Alloc(p) => serde_json::to_value(p),
             Request::Memset(p) => serde_json::to_value(p),
+            Request::Io(p) => serde_json::to_value(p),
         };
         params.unwrap_or(Value::Null)
     }
@@ -118,6 +122,10 @@ pub fn parse_event(event: Value, host: Host) -> Result<(Request, Options), Probe
         "memset" => {
             let input: MemsetInput = params_of("memset", rest)?;
             Request::Memset(input.resolve()?)
+        }
+        "io" => {
+            let input: IoInput = params_of("io", rest)?;
+            Request::Io(input.resolve()?)
         }
         other => {
             return Err(ProbeError::invalid(format!(
@@ -428,6 +436,112 @@ impl MemsetInput {
     }
 }
 
+// ---------------------------------------------------------------- io
+
+/// 100 items one at a time, then 10 at a time: the 2019 experiment's table writes.
+pub const IO_DEFAULT_ITEMS: u32 = 100;
+pub const IO_DEFAULT_CONCURRENCY: [u32; 2] = [1, 10];
+/// A small item, as in the 2019 experiment: the cost is the round trip, not the bytes.
+pub const IO_DEFAULT_ITEM_BYTES: u32 = 256;
+/// Every call is one sample row: 1,000 items × 8 levels keeps the response near 1 MB, well
+/// under Lambda's 6 MB response limit.
+pub const IO_MAX_ITEMS: u32 = 1_000;
+/// A sweep of up to 8 concurrency levels (the io-sweep payload runs 6).
+pub const IO_MAX_CONCURRENCY_ENTRIES: usize = 8;
+/// 64 calls in flight is far past where a 2-vCPU sandbox stops gaining.
+pub const IO_MAX_CONCURRENCY: u32 = 64;
+/// DynamoDB's item limit is 400 KB (409,600 bytes, names and values together); the payload
+/// attribute may take 400,000 of them, leaving room for the key, the TTL and the counters.
+pub const IO_MAX_ITEM_BYTES: u32 = 400_000;
+/// Bytes of payload in flight at once (concurrency × item_bytes). Each call holds its payload
+/// about four times over (the item, its base64 JSON body, the signed request, socket buffers),
+/// so 8 MiB keeps a run within a 128 MB function; larger requests are refused as OverBudget.
+pub const IO_MAX_IN_FLIGHT_BYTES: u64 = 8 * 1024 * 1024;
+/// Items expire a day after they are written: long enough to inspect a run, short enough that
+/// the table (TTL on `expires_at`) cleans itself.
+pub const IO_ITEM_TTL_S: u64 = 86_400;
+/// Attempts per call, first try included (the SDK's standard mode). The retry token bucket of
+/// the standard mode stops retrying when most calls fail (a dead endpoint), so a run that has
+/// lost its server fails fast instead of backing off item after item.
+pub const IO_MAX_ATTEMPTS: u32 = 3;
+/// Backoff before retry n is random in 0..initial × 2^(n-1), capped: DynamoDB recommends
+/// starting near 50 ms; the SDK's 1 s default would dwarf the calls being measured.
+pub const IO_INITIAL_BACKOFF_MS: u64 = 50;
+pub const IO_MAX_BACKOFF_MS: u64 = 1_000;
+/// TCP (and TLS) connect. At 128 MB (≈ 0.07 vCPU) a TLS handshake takes tens of ms of wall.
+pub const IO_CONNECT_TIMEOUT_MS: u64 = 2_000;
+/// One attempt; a PutItem normally answers in single-digit ms.
+pub const IO_ATTEMPT_TIMEOUT_MS: u64 = 3_000;
+/// One call, retries and backoff included. The invocation deadline bounds every call as well.
+pub const IO_CALL_TIMEOUT_MS: u64 = 10_000;
+/// The credential check on the first io invocation (the default chain may ask the network).
+pub const IO_CREDENTIALS_TIMEOUT_MS: u64 = 5_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IoInput {
+    #[serde(default = "default_io_items")]
+    items: u32,
+    #[serde(default = "default_io_concurrency")]
+    concurrency: Vec<u32>,
+    #[serde(default = "default_io_item_bytes")]
+    item_bytes: u32,
+}
+
+fn default_io_items() -> u32 {
+    IO_DEFAULT_ITEMS
+}
+
+fn default_io_concurrency() -> Vec<u32> {
+    IO_DEFAULT_CONCURRENCY.to_vec()
+}
+
+fn default_io_item_bytes() -> u32 {
+    IO_DEFAULT_ITEM_BYTES
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct IoParams {
+    /// Items written per concurrency level.
+    pub items: u32,
+    /// Calls in flight at most, per level, in order; 1 = strictly one at a time.
+    pub concurrency: Vec<u32>,
+    /// Bytes of the `payload` attribute of each item.
+    pub item_bytes: u32,
+}
+
+impl IoInput {
+    fn resolve(self) -> Result<IoParams, ProbeError> {
+        const W: &str = "io";
+        check_range(W, "items", self.items, 1, IO_MAX_ITEMS)?;
+        check_range(W, "item_bytes", self.item_bytes, 1, IO_MAX_ITEM_BYTES)?;
+        if self.concurrency.is_empty() || self.concurrency.len() > IO_MAX_CONCURRENCY_ENTRIES {
+            return Err(ProbeError::invalid(format!(
+                "{W}: `concurrency` must list 1..={IO_MAX_CONCURRENCY_ENTRIES} levels, got {}",
+                self.concurrency.len()
+            )));
+        }
+        for &c in &self.concurrency {
+            check_range(W, "concurrency[]", c, 1, IO_MAX_CONCURRENCY)?;
+        }
+        let widest = self.concurrency.iter().copied().max().unwrap_or(1);
+        let in_flight = u64::from(widest) * u64::from(self.item_bytes);
+        if in_flight > IO_MAX_IN_FLIGHT_BYTES {
+            return Err(ProbeError::over_budget(format!(
+                "{W}: concurrency {widest} × item_bytes {} = {in_flight} bytes in flight, over \
+                 the {IO_MAX_IN_FLIGHT_BYTES}-byte budget that keeps a 128 MB function safe; \
+                 lower `concurrency` or `item_bytes`",
+                self.item_bytes
+            )));
+        }
+        Ok(IoParams {
+            items: self.items,
+            concurrency: self.concurrency,
+            item_bytes: self.item_bytes,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,5 +724,77 @@ mod tests {
             assert_eq!(e.error_type, ErrorType::InvalidPayload, "{event}");
             assert!(e.message.contains(needle), "{event}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn io_defaults_follow_the_2019_experiment() {
+        let r = parse(json!({"workload": "io"}), HOST).unwrap();
+        assert_eq!(
+            r,
+            Request::Io(IoParams {
+                items: 100,
+                concurrency: vec![1, 10],
+                item_bytes: 256,
+            })
+        );
+        assert_eq!(r.workload(), "io");
+        assert_eq!(
+            r.params_json(),
+            json!({"items": 100, "concurrency": [1, 10], "item_bytes": 256})
+        );
+    }
+
+    #[test]
+    fn io_limits_name_the_field_and_the_range() {
+        for (event, needle) in [
+            (json!({"workload": "io", "items": 0}), "`items` = 0"),
+            (json!({"workload": "io", "items": 1001}), "1..=1000"),
+            (
+                json!({"workload": "io", "concurrency": []}),
+                "`concurrency`",
+            ),
+            (
+                json!({"workload": "io", "concurrency": [1, 2, 3, 4, 5, 6, 7, 8, 9]}),
+                "1..=8",
+            ),
+            (
+                json!({"workload": "io", "concurrency": [1, 0]}),
+                "concurrency[]",
+            ),
+            (json!({"workload": "io", "concurrency": [65]}), "1..=64"),
+            (json!({"workload": "io", "item_bytes": 0}), "item_bytes"),
+            (json!({"workload": "io", "item_bytes": 400_001}), "400000"),
+            (
+                json!({"workload": "io", "table": "other"}),
+                "unknown field `table`",
+            ),
+            (
+                json!({"workload": "io", "endpoint": "http://x"}),
+                "unknown field",
+            ),
+            (json!({"workload": "io", "items": "many"}), "items"),
+        ] {
+            let e = err(event.clone());
+            assert_eq!(e.error_type, ErrorType::InvalidPayload, "{event}");
+            assert!(e.message.contains(needle), "{event}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn io_bytes_in_flight_are_budgeted() {
+        // The largest item alone, and the widest concurrency with small items, both fit.
+        let big =
+            json!({"workload": "io", "concurrency": [1, 20], "item_bytes": IO_MAX_ITEM_BYTES});
+        assert!(parse(big, HOST).is_ok());
+        let wide =
+            json!({"workload": "io", "concurrency": [IO_MAX_CONCURRENCY], "item_bytes": 1024});
+        assert!(parse(wide, HOST).is_ok());
+        let e = err(json!({"workload": "io", "concurrency": [1, 64], "item_bytes": 400_000}));
+        assert_eq!(e.error_type, ErrorType::OverBudget);
+        assert!(
+            e.message.contains("concurrency 64") && e.message.contains("item_bytes 400000"),
+            "{}",
+            e.message
+        );
     }
 }

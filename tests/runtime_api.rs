@@ -20,7 +20,12 @@ fn every_bench_payload_and_every_bad_one_through_the_emulator() {
     assert!(env["memory_mb"].as_u64().is_some(), "{env}");
     let sandbox = env["sandbox_id"].clone();
 
-    let payloads = bench_payloads();
+    // io payloads need TABLE_NAME and a DynamoDB endpoint, which this emulator lacks on purpose:
+    // tests/io.rs runs every io payload against moto (every_io_bench_payload_through_the_emulator).
+    let payloads: Vec<_> = bench_payloads()
+        .into_iter()
+        .filter(|(_, p)| p["workload"] != "io")
+        .collect();
     assert!(
         payloads.len() >= 4,
         "bench-payloads/ holds too few payloads"
@@ -67,6 +72,16 @@ fn every_bench_payload_and_every_bad_one_through_the_emulator() {
         let msg = a.body["errorMessage"].as_str().unwrap();
         assert!(msg.contains(needle), "{payload}: {msg}");
     }
+    // io without its configuration says what to set; a bad io payload is refused before that.
+    let io = watch.invoke(&json!({"workload": "io", "items": 1}));
+    assert_eq!(io.status, 500, "{:?}", io.body);
+    assert_eq!(io.error_type(), Some("NotConfigured"), "{:?}", io.body);
+    let msg = io.body["errorMessage"].as_str().unwrap();
+    assert!(msg.contains("TABLE_NAME"), "{msg}");
+    let io = watch.invoke(&json!({"workload": "io", "concurrency": [1, 0]}));
+    assert_eq!(io.error_type(), Some("InvalidPayload"), "{:?}", io.body);
+    const IO_REFUSED: u64 = 2;
+
     // Not JSON at all never reaches the handler (real Lambda refuses it before invoking); the
     // runtime still answers with an error and the sandbox lives on.
     let a = watch.invoke_raw("{\"workload\":");
@@ -79,11 +94,12 @@ fn every_bench_payload_and_every_bad_one_through_the_emulator() {
         last.body["environment"]["sandbox_id"], sandbox,
         "the process survived every bad payload"
     );
-    // Invocations that reached the handler, less the 7 refused above.
+    // Invocations that reached the handler, less the 7 refused above and the io ones.
     let successes = last.body["environment"]["invocation_index"]
         .as_u64()
         .unwrap()
-        - 7;
+        - 7
+        - IO_REFUSED;
 
     // The function's log (the emulator forwards its stdout, a moment later) holds one EMF record
     // per successful invocation and one full-result line for each that did not opt out.

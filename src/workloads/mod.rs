@@ -1,6 +1,7 @@
 //! One match from request to workload. Each workload takes typed parameters and a deadline and
 //! returns typed samples and figures; none of them knows about Lambda.
 
+pub mod io;
 pub mod pbkdf2;
 
 // ---- memory workloads (alloc, memset) and what they share
@@ -92,6 +93,15 @@ pub async fn run(request: &Request, deadline: Deadline) -> Result<Output, ProbeE
                 ))
             })
             .await?
+        }
+        // io waits on the network: it runs on the async runtime itself, its calls as tokio tasks.
+        Request::Io(p) => {
+            let prefix = io::key_prefix(
+                crate::environment::sandbox_id(),
+                crate::environment::invocation_index(),
+            );
+            let r = io::run_configured(p, prefix, deadline).await?;
+            Ok(Output::new(&r.samples, &r.figures, r.truncated).with_metrics(r.metrics()))
         }
     }
 }

@@ -1,0 +1,673 @@
+//! The io workload against real local servers on 127.0.0.1: moto (a DynamoDB-compatible server)
+//! for the writes, a server stopped mid-run, a throttling server and one that never answers for
+//! the faults, and every io bench payload end to end through the Runtime API emulator.
+//!
+//! The probe runs as its own process (`lambda-probe run -`, or `cargo lambda watch`) with a
+//! clean environment: the table, endpoint, region and credentials reach it the way they reach a
+//! deployed function, through environment variables only.
+
+mod common;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+use common::{
+    assert_response_contract, bench_payloads, free_port, shrink, tool, wait_for_port, Guard, Watch,
+};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const TABLE: &str = "probe-items";
+
+/// A moto server on a free 127.0.0.1 port, stopped when dropped.
+struct Moto {
+    port: u16,
+    guard: Guard,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = free_port();
+        let mut cmd = Command::new(tool("moto_server"));
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let guard = Guard::spawn(cmd, &format!("moto-{port}.log"));
+        assert!(
+            wait_for_port(port, Duration::from_secs(60)),
+            "moto_server did not listen on {port}:\n{}",
+            guard.log_text()
+        );
+        Moto { port, guard }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A client for the test's own setup and checks (the probe builds its own).
+    fn client(&self) -> Client {
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(self.endpoint())
+            .build();
+        Client::from_conf(conf)
+    }
+
+    /// The table as the SAM template makes it: partition key `pk` (String), on demand.
+    fn create_table(&self) {
+        let client = self.client();
+        block_on(async move {
+            client
+                .create_table()
+                .table_name(TABLE)
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name("pk")
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .unwrap(),
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("pk")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await
+                .expect("create table");
+        });
+    }
+
+    /// Every item in the table, by key.
+    fn scan(&self) -> HashMap<String, HashMap<String, AttributeValue>> {
+        let client = self.client();
+        block_on(async move {
+            let mut out = HashMap::new();
+            let mut start = None;
+            loop {
+                let page = client
+                    .scan()
+                    .table_name(TABLE)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .expect("scan");
+                for item in page.items().iter().cloned() {
+                    let key = item["pk"].as_s().expect("pk is a string").clone();
+                    out.insert(key, item);
+                }
+                start = page.last_evaluated_key().cloned();
+                if start.is_none() {
+                    return out;
+                }
+            }
+        })
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// The environment a deployed function would have, pointed at `endpoint`.
+fn function_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("TABLE_NAME", TABLE.to_string()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]
+}
+
+/// What a `lambda-probe run` process gave back.
+struct Run {
+    ok: bool,
+    body: Value,
+    took: Duration,
+}
+
+/// Runs `lambda-probe run - --timeout-ms N` with only `env` (plus settings that keep the SDK
+/// off this machine's files and off the network beyond 127.0.0.1), killing it after `limit`.
+fn run_probe(env: &[(&str, String)], payload: &Value, timeout_ms: u64, limit: Duration) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-probe"));
+    cmd.args(["run", "-", "--timeout-ms", &timeout_ms.to_string()])
+        .env_clear()
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("start lambda-probe");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.to_string().as_bytes())
+        .unwrap();
+    // Read stdout on the side so a large response never blocks the child.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).map(|_| s)
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lambda-probe ran over {limit:?} (timeout {timeout_ms} ms): it hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    let text = reader.join().unwrap().unwrap();
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {text}\nstderr: {err}"));
+    Run {
+        ok: status.success(),
+        body,
+        took,
+    }
+}
+
+fn samples(r: &Value) -> &Vec<Value> {
+    r["samples"].as_array().expect("samples")
+}
+
+fn levels(r: &Value) -> &Vec<Value> {
+    r["summary"]["levels"].as_array().expect("summary.levels")
+}
+
+fn unix_now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Checks the per-level figures against the samples they summarise.
+fn assert_levels_match_samples(r: &Value) {
+    let rows = samples(r);
+    for (i, level) in levels(r).iter().enumerate() {
+        let mine: Vec<&Value> = rows.iter().filter(|s| s["level"] == i).collect();
+        let errors = mine.iter().filter(|s| !s["error"].is_null()).count();
+        assert_eq!(level["items_attempted"], mine.len(), "{level}");
+        assert_eq!(level["errors"], errors, "{level}");
+        assert_eq!(level["items_ok"], mine.len() - errors, "{level}");
+        let by_code: u64 = level["error_codes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(by_code, errors as u64, "{level}");
+        assert_eq!(level["first_error"].is_null(), errors == 0, "{level}");
+        let c = level["concurrency"].as_u64().unwrap();
+        assert!(level["max_in_flight"].as_u64().unwrap() <= c, "{level}");
+        for s in &mine {
+            assert_eq!(s["concurrency"], c, "{s}");
+        }
+    }
+}
+
+#[test]
+fn writes_every_item_one_at_a_time_and_concurrently() {
+    let moto = Moto::start();
+    moto.create_table();
+    let payload = json!({"workload": "io", "items": 25, "concurrency": [1, 4], "item_bytes": 300});
+    let before = unix_now_s();
+    let run = run_probe(
+        &function_env(&moto.endpoint()),
+        &payload,
+        120_000,
+        Duration::from_secs(120),
+    );
+    assert!(run.ok, "{}", run.body);
+    let r = &run.body;
+    assert_response_contract(r, "io");
+    assert_eq!(r["truncated"], false, "{r}");
+    assert_eq!(
+        r["params"],
+        json!({"items": 25, "concurrency": [1, 4], "item_bytes": 300})
+    );
+    let s = &r["summary"];
+    assert_eq!(s["table"], TABLE);
+    assert_eq!(s["region"], "us-east-1");
+    assert_eq!(s["items_written"], 50, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+    assert_eq!(s["client_built_this_invocation"], true, "{s}");
+    assert!(s["client_init_ms"].as_f64().unwrap() > 0.0, "{s}");
+    assert_levels_match_samples(r);
+
+    let lv = levels(r);
+    assert_eq!(lv.len(), 2);
+    assert_eq!(lv[0]["concurrency"], 1);
+    assert_eq!(
+        lv[0]["max_in_flight"], 1,
+        "one at a time means one: {}",
+        lv[0]
+    );
+    assert_eq!(lv[0]["speedup"], 1.0);
+    let four = &lv[1];
+    assert_eq!(four["concurrency"], 4);
+    let most = four["max_in_flight"].as_u64().unwrap();
+    assert!((2..=4).contains(&most), "4 allowed in flight, {most} seen");
+    assert!(four["speedup"].as_f64().unwrap() > 0.0, "{four}");
+    for l in lv {
+        assert_eq!(l["items_ok"], 25, "{l}");
+        for k in [
+            "latency_p50_us",
+            "latency_p90_us",
+            "latency_p99_us",
+            "latency_max_us",
+        ] {
+            assert!(l[k].as_u64().unwrap() > 0, "{k}: {l}");
+        }
+        assert!(l["latency_p50_us"].as_u64() <= l["latency_max_us"].as_u64());
+        assert!(l["items_per_s"].as_f64().unwrap() > 0.0, "{l}");
+        assert!(l["cpu_us_per_call"].as_f64().unwrap() > 0.0, "{l}");
+    }
+    for row in samples(r) {
+        assert_eq!(row["attempts"], 1, "{row}");
+        assert!(row["error"].is_null(), "{row}");
+        assert!(row["latency_us"].as_u64().unwrap() > 0, "{row}");
+    }
+    // At concurrency 1 each call starts after the previous one has returned.
+    let seq: Vec<&Value> = samples(r).iter().filter(|s| s["level"] == 0).collect();
+    for w in seq.windows(2) {
+        let end = w[0]["start_us"].as_u64().unwrap() + w[0]["latency_us"].as_u64().unwrap();
+        assert!(
+            w[1]["start_us"].as_u64().unwrap() >= end,
+            "{} then {}",
+            w[0],
+            w[1]
+        );
+    }
+
+    // The items are really in the table, with the attributes the workload promises.
+    let items = moto.scan();
+    let prefix = s["key_prefix"].as_str().unwrap();
+    assert_eq!(
+        prefix,
+        format!("{}/1", r["environment"]["sandbox_id"].as_str().unwrap())
+    );
+    assert_eq!(
+        items.len(),
+        50,
+        "keys: {:?}",
+        items.keys().collect::<Vec<_>>()
+    );
+    for (level, c) in [(0, 1), (1, 4)] {
+        for i in 0..25 {
+            let key = format!("{prefix}/{level}-c{c}/{i}");
+            let item = items.get(&key).unwrap_or_else(|| panic!("{key} missing"));
+            assert_eq!(item["payload"].as_b().unwrap().as_ref().len(), 300, "{key}");
+            assert_eq!(item["concurrency"].as_n().unwrap(), &c.to_string());
+            assert_eq!(item["item"].as_n().unwrap(), &i.to_string());
+            let expires: u64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+            assert!(
+                expires >= before + 86_400 && expires <= unix_now_s() + 86_400,
+                "{key}: expires_at {expires}"
+            );
+        }
+    }
+
+    // A second process (another sandbox) writes beside the first, never over it.
+    let again = run_probe(
+        &function_env(&moto.endpoint()),
+        &json!({"workload": "io", "items": 3, "concurrency": [2]}),
+        60_000,
+        Duration::from_secs(60),
+    );
+    assert!(again.ok, "{}", again.body);
+    assert_eq!(moto.scan().len(), 53);
+}
+
+#[test]
+fn a_server_that_dies_mid_run_is_recorded_per_item() {
+    let mut moto = Moto::start();
+    moto.create_table();
+    let env = function_env(&moto.endpoint());
+    let payload = json!({"workload": "io", "items": 400, "concurrency": [1, 4]});
+    let probe =
+        std::thread::spawn(move || run_probe(&env, &payload, 90_000, Duration::from_secs(120)));
+    // Stop the server once the run is well under way.
+    let started = Instant::now();
+    let mut written = 0;
+    while written < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60) && !probe.is_finished(),
+            "the run never got going ({written} items)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        written = moto.scan().len();
+    }
+    moto.guard.stop();
+    let run = probe.join().unwrap();
+    assert!(run.ok, "{}", run.body);
+    let r = &run.body;
+    assert_response_contract(r, "io");
+    assert_levels_match_samples(r);
+    // The server died, not the deadline: every item was tried and the response is whole.
+    assert_eq!(r["truncated"], false, "{r}");
+    assert!(run.took < Duration::from_secs(90), "took {:?}", run.took);
+    let rows = samples(r);
+    assert_eq!(rows.len(), 800);
+    let ok = rows.iter().filter(|s| s["error"].is_null()).count();
+    let failed: Vec<&Value> = rows.iter().filter(|s| !s["error"].is_null()).collect();
+    assert!(ok >= written, "{ok} ok, {written} seen in the table");
+    assert!(
+        failed.len() >= 400,
+        "the whole second level must fail: {}",
+        failed.len()
+    );
+    assert_eq!(r["summary"]["errors"], failed.len());
+    assert_eq!(r["summary"]["items_written"], ok);
+    for f in &failed {
+        let code = f["error"].as_str().unwrap();
+        assert!(
+            [
+                "ConnectionRefused",
+                "ConnectionReset",
+                "BrokenPipe",
+                "UnexpectedEof",
+                "DispatchFailure",
+                "ResponseError",
+                "IoError",
+                "Timeout"
+            ]
+            .contains(&code),
+            "unexpected error code {code}: {f}"
+        );
+        let attempts = f["attempts"].as_u64().unwrap();
+        assert!((1..=3).contains(&attempts), "{f}");
+    }
+    let dead = &levels(r)[1];
+    assert_eq!(dead["items_ok"], 0, "{dead}");
+    assert!(dead["latency_p50_us"].is_null(), "{dead}");
+    assert!(dead["speedup"].is_null(), "{dead}");
+    assert!(dead["first_error"].as_str().unwrap().len() > 10, "{dead}");
+}
+
+/// A DynamoDB look-alike on 127.0.0.1 that answers PutItem from a script: `throttle(n)` says
+/// whether the n-th request (from 0) is refused with ProvisionedThroughputExceededException.
+struct FakeDynamo {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+}
+
+impl FakeDynamo {
+    fn start(throttle: fn(usize) -> bool) -> FakeDynamo {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let count = requests.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let count = count.clone();
+                std::thread::spawn(move || serve(conn, &count, throttle));
+            }
+        });
+        FakeDynamo { port, requests }
+    }
+}
+
+/// Answers requests on one keep-alive connection until the client closes it.
+fn serve(mut conn: TcpStream, count: &AtomicUsize, throttle: fn(usize) -> bool) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut buf = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..head_end + length);
+        let n = count.fetch_add(1, Ordering::SeqCst);
+        let (status, body) = if throttle(n) {
+            (
+                "400 Bad Request",
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#,
+            )
+        } else {
+            ("200 OK", "{}")
+        };
+        let answer = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if conn.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn throttling_is_retried_counted_and_recorded() {
+    // Every other request throttled: each call succeeds on its second attempt.
+    let every_other = FakeDynamo::start(|n| n % 2 == 0);
+    let env = function_env(&format!("http://127.0.0.1:{}", every_other.port));
+    let run = run_probe(
+        &env,
+        &json!({"workload": "io", "items": 6, "concurrency": [1]}),
+        60_000,
+        Duration::from_secs(60),
+    );
+    assert!(run.ok, "{}", run.body);
+    let r = &run.body;
+    assert_levels_match_samples(r);
+    assert_eq!(r["summary"]["errors"], 0, "{r}");
+    for row in samples(r) {
+        assert_eq!(row["attempts"], 2, "{row}");
+        assert!(row["error"].is_null(), "{row}");
+    }
+    assert_eq!(every_other.requests.load(Ordering::SeqCst), 12);
+
+    // Always throttled: each call gives up after the bounded attempts, with the service's code.
+    let always = FakeDynamo::start(|_| true);
+    let env = function_env(&format!("http://127.0.0.1:{}", always.port));
+    let run = run_probe(
+        &env,
+        &json!({"workload": "io", "items": 4, "concurrency": [1, 2]}),
+        60_000,
+        Duration::from_secs(60),
+    );
+    assert!(run.ok, "{}", run.body);
+    let r = &run.body;
+    assert_levels_match_samples(r);
+    assert_eq!(r["truncated"], false);
+    assert_eq!(r["summary"]["errors"], 8, "{r}");
+    for row in samples(r) {
+        assert_eq!(row["attempts"], 3, "{row}");
+        assert_eq!(
+            row["error"], "ProvisionedThroughputExceededException",
+            "{row}"
+        );
+    }
+    for l in levels(r) {
+        assert_eq!(
+            l["error_codes"],
+            json!({"ProvisionedThroughputExceededException": 4}),
+            "{l}"
+        );
+        assert!(
+            l["first_error"].as_str().unwrap().contains("throughput"),
+            "{l}"
+        );
+    }
+    assert_eq!(always.requests.load(Ordering::SeqCst), 24);
+}
+
+#[test]
+fn a_server_that_never_answers_is_cut_at_the_deadline() {
+    // Accepts connections and reads, but never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let timeout_ms = 2_500;
+    let run = run_probe(
+        &function_env(&format!("http://127.0.0.1:{port}")),
+        &json!({"workload": "io", "items": 50, "concurrency": [1, 4]}),
+        timeout_ms,
+        Duration::from_secs(30),
+    );
+    assert!(run.ok, "{}", run.body);
+    let r = &run.body;
+    assert_response_contract(r, "io");
+    assert_eq!(r["truncated"], true, "{r}");
+    assert_eq!(r["truncated_reason"], "deadline", "{r}");
+    // The process returned within the function's timeout (plus process start and exit).
+    assert!(
+        run.took < Duration::from_millis(timeout_ms + 1_500),
+        "took {:?}",
+        run.took
+    );
+    let rows = samples(r);
+    assert_eq!(rows.len(), 1, "{r}");
+    assert_eq!(rows[0]["error"], "Deadline", "{r}");
+    assert_eq!(levels(r).len(), 1);
+    assert_eq!(levels(r)[0]["errors"], 1);
+}
+
+#[test]
+fn missing_configuration_is_not_configured() {
+    let payload = json!({"workload": "io", "items": 1});
+    let everything = function_env("http://127.0.0.1:9");
+    let without = |drop: &str| -> Vec<(&'static str, String)> {
+        everything
+            .iter()
+            .filter(|(k, _)| *k != drop)
+            .cloned()
+            .collect()
+    };
+    let mut empty_table = without("TABLE_NAME");
+    empty_table.push(("TABLE_NAME", "  ".into()));
+    for (env, needle) in [
+        (without("TABLE_NAME"), "TABLE_NAME"),
+        (empty_table, "TABLE_NAME"),
+        (without("AWS_REGION"), "AWS_REGION"),
+        (without("AWS_SECRET_ACCESS_KEY"), "AWS_ACCESS_KEY_ID"),
+    ] {
+        let run = run_probe(&env, &payload, 30_000, Duration::from_secs(30));
+        assert!(!run.ok, "{needle}: {}", run.body);
+        assert_eq!(run.body["errorType"], "NotConfigured", "{}", run.body);
+        let msg = run.body["errorMessage"].as_str().unwrap();
+        assert!(msg.contains(needle), "{msg}");
+    }
+    // A bad payload is refused before any configuration is looked at.
+    let run = run_probe(
+        &without("TABLE_NAME"),
+        &json!({"workload": "io", "concurrency": [1, 0]}),
+        30_000,
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.body["errorType"], "InvalidPayload", "{}", run.body);
+    let run = run_probe(
+        &without("TABLE_NAME"),
+        &json!({"workload": "io", "concurrency": [64], "item_bytes": 400000}),
+        30_000,
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.body["errorType"], "OverBudget", "{}", run.body);
+}
+
+/// Every io payload in bench-payloads/ (shrunk) through the Runtime API emulator, against moto:
+/// the client is built on the first io invocation and reused by the warm ones.
+#[test]
+fn every_io_bench_payload_through_the_emulator() {
+    let moto = Moto::start();
+    moto.create_table();
+    let env = function_env(&moto.endpoint());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let watch = Watch::start(&env);
+
+    // Other workloads never build the client.
+    let first = watch.invoke(&json!({"workload": "env"}));
+    assert_eq!(first.status, 200, "{:?}", first.body);
+
+    let payloads: Vec<(String, Value)> = bench_payloads()
+        .into_iter()
+        .filter(|(_, p)| p["workload"] == "io")
+        .collect();
+    let names: Vec<&str> = payloads.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in ["io-concurrent.json", "io-sequential.json", "io-sweep.json"] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    let mut written = 0;
+    for (i, (name, payload)) in payloads.into_iter().enumerate() {
+        let small = shrink(payload.clone());
+        let a = watch.invoke(&small);
+        assert_eq!(a.status, 200, "{name}: {:?}", a.body);
+        let r = &a.body;
+        assert_response_contract(r, "io");
+        assert_levels_match_samples(r);
+        assert_eq!(r["truncated"], false, "{name}");
+        assert_eq!(r["environment"]["cold_start"], false, "{name}");
+        let s = &r["summary"];
+        assert_eq!(s["errors"], 0, "{name}: {s}");
+        assert_eq!(
+            s["client_built_this_invocation"],
+            i == 0,
+            "{name}: built on the first io invocation only"
+        );
+        let want = payload["concurrency"].as_array().unwrap();
+        assert_eq!(levels(r).len(), want.len(), "{name}");
+        for (l, c) in levels(r).iter().zip(want) {
+            assert_eq!(&l["concurrency"], c, "{name}");
+            assert_eq!(l["items_ok"], small["items"], "{name}: {l}");
+        }
+        written += s["items_written"].as_u64().unwrap() as usize;
+    }
+    assert_eq!(moto.scan().len(), written);
+}
