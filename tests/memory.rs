@@ -248,7 +248,10 @@ fn the_guard_refuses_what_does_not_fit_and_names_what_does() {
     let buffers = largest_in(msg, "buffers");
     assert!((50..200).contains(&buffers), "{msg}");
     let buffer_bytes = largest_in(msg, "buffer_bytes");
-    assert!(buffer_bytes < MIB && buffer_bytes % 4096 == 0, "{msg}");
+    assert!(
+        buffer_bytes < MIB && buffer_bytes.is_multiple_of(4096),
+        "{msg}"
+    );
 
     // The largest value it names does run (its footprint may move by a page between two
     // processes, so one less is the most it may then say), and a little more does not.

@@ -50,7 +50,7 @@ fn mix(i: u64) -> (Value, Option<&'static str>) {
         ),
         3 => (
             quiet(json!({"workload": "memset", "bytes": 4 << 20, "repeats": 2,
-                         "first_touch": i / 10 % 2 == 0})),
+                         "first_touch": (i / 10).is_multiple_of(2)})),
             None,
         ),
         4 => bad(json!({"workload": "nope"})),
