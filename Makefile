@@ -3,11 +3,25 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 # The tools venv comes first on PATH: cargo-lambda's zig and `sam build` find it there.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
+# SAM CLI: no usage reports from builds, tests and CI.
+export SAM_CLI_TELEMETRY := 0
 
 BIN := target/release/lambda-probe
 PAYLOADS := $(wildcard bench-payloads/*.json)
+PY := .venv/bin/python
+# make invoke / make tune: which function (ARCH) and, for invoke, which memory size (MEMORY).
+ARCH ?= arm64
+MEMORY ?=
+# make tune: check the Power Tuning run every POLL_S seconds; stop waiting after WAIT_S (the run
+# goes on in AWS).
+WAIT_S ?= 3600
+POLL_S ?= 15
+# make deploy: parameter overrides, e.g. PARAMS='DeployPowerTuning=true MemorySize=1769'.
+PARAMS ?=
+SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
-.PHONY: help setup build build-arm64 build-x86 demo test lint bench watch local clean
+.PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate watch local \
+	deploy invoke tune outputs emulate report report-check clean delete soak fuzz deny
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,17 +47,36 @@ demo: setup $(BIN) ## Run every bench payload locally and print a short summary 
 	done
 
 lint: setup ## cargo fmt --check and clippy with warnings as errors
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 
-test: setup lint ## The full test suite (what CI runs): lint, unit/integration/e2e tests, both arch builds
-	cargo test
+test: setup lint test-template ## The full test suite (what CI runs): lint, template checks, all tests, both arch builds
+	cargo test --workspace
 	cargo lambda build --release --arm64
 	cargo lambda build --release --x86-64
+	@# SAM's rust-cargolambda builder builds in the source tree (target/), so after the two builds
+	@# above it only copies the binaries: no second compilation. It builds from the template
+	@# without the nested Power Tuning app, which sam build would otherwise fetch from the
+	@# Serverless Application Repository (credentials, network), into its own build dir.
+	@mkdir -p .aws-sam
+	$(PY) scripts/template_json.py --build-template > .aws-sam/ci-template.json
+	time sam build --no-cached -t .aws-sam/ci-template.json -s . -b .aws-sam/ci-build
+	@# Each function got its own architecture's binary (ELF e_machine: 183 aarch64, 62 x86-64).
+	@$(PY) -c 'import sys; want = {"Arm64Function": 183, "X86Function": 62}; \
+	  got = {f: int.from_bytes(open(f".aws-sam/ci-build/{f}/bootstrap", "rb").read(20)[18:20], "little") for f in want}; \
+	  sys.exit(f"sam build: wrong architectures {got}, want {want}" if got != want else 0)'
+
+test-template: setup ## Lint template.yaml (sam validate --lint, cfn-lint)
+	sam validate --lint
+	cfn-lint template.yaml
 
 bench: setup $(BIN) ## Benchmarks against references measured in the same run
-	.venv/bin/python scripts/bench.py --probe $(BIN)
-	.venv/bin/python scripts/bench_io.py --probe $(BIN)
+	$(PY) scripts/bench.py --probe $(BIN)
+	$(PY) scripts/bench_memory.py --probe $(BIN)
+	$(PY) scripts/bench_io.py --probe $(BIN)
+
+estimate: setup $(BIN) ## Project each payload's run time onto 128 / 1,769 / 10,240 MB and price a Power Tuning sweep
+	$(PY) scripts/estimate.py --probe $(BIN)
 
 watch: setup ## Start the Lambda Runtime API emulator on 127.0.0.1:9000
 	cargo lambda watch -A 127.0.0.1 -P 9000
@@ -52,6 +85,81 @@ local: ## Invoke the running emulator (make watch) with a payload: make local W=
 	@test -n "$(W)" || { echo "usage: make local W=bench-payloads/<payload>.json"; exit 2; }
 	cargo lambda invoke lambda-probe -A 127.0.0.1 -P 9000 --data-file "$(W)"
 
+deploy: setup ## sam build && sam deploy; guided the first time (no samconfig.toml). PARAMS='Name=value …'
+	sam build
+	@if [ -f samconfig.toml ]; then \
+	  set -x; sam deploy --capabilities $(SAM_CAPABILITIES) $(if $(PARAMS),--parameter-overrides $(PARAMS)); \
+	else \
+	  echo "No samconfig.toml yet: sam deploy --guided asks for the stack name, region and parameters, and saves them."; \
+	  set -x; sam deploy --guided --capabilities $(SAM_CAPABILITIES) $(if $(PARAMS),--parameter-overrides $(PARAMS)); \
+	fi
+
+invoke: setup ## Invoke the deployed function: make invoke W=pbkdf2-single ARCH=arm64|x86_64 [MEMORY=1769]
+	@test -n "$(W)" || { echo "usage: make invoke W=<payload name or file> [ARCH=arm64|x86_64] [MEMORY=<MB>]"; exit 2; }
+	@$(PY) scripts/aws.py invoke "$(W)" --arch "$(ARCH)" $(if $(MEMORY),--memory "$(MEMORY)")
+
+tune: setup ## Run Power Tuning: make tune W=pbkdf2-single [ARCH=arm64|x86_64] [WAIT_S=3600]
+	@test -n "$(W)" || { echo "usage: make tune W=<name in bench-payloads/power-tuning/> [ARCH=arm64|x86_64]"; exit 2; }
+	@$(PY) scripts/aws.py tune "$(W)" --arch "$(ARCH)" --wait-s "$(WAIT_S)" --poll-s "$(POLL_S)"
+
+outputs: setup ## Print the deployed stack's outputs (function names and ARNs, table, state machine)
+	@$(PY) scripts/aws.py outputs
+
+# emulate: Lambda's CPU share and memory limit per memory size, with cgroups (needs root).
+M ?= 128,256,512,1024,1769,2048,3538
+RUNS ?= 1
+OUT ?= out/emulate.jsonl
+emulate: setup ## Sweep memory sizes locally under Lambda's CPU share and memory limit: make emulate M=128,1769 W=bench-payloads/pbkdf2-multi.json [RUNS=3] [OUT=out/x.jsonl]
+	@test -n "$(W)" || { echo "usage: make emulate W=bench-payloads/<payload>.json [M=$(M)] [RUNS=$(RUNS)] [OUT=$(OUT)]"; exit 2; }
+	cargo build --release -p lambda-probe -p lambda-probe-tools
+	@mkdir -p "$(dir $(OUT))"
+	target/release/lambda-probe-tools emulate --memory "$(M)" --payload "$(W)" --runs "$(RUNS)" --out "$(OUT)"
+	@echo "JSON lines: $(OUT)"
+
 clean: ## Remove build outputs
 	cargo clean
-	rm -rf .aws-sam
+	rm -rf .aws-sam out
+
+delete: setup ## Delete the deployed stack (sam delete): functions, table, logs, Power Tuning
+	sam delete
+
+# report: plots and tables across memory sizes from responses, emulate lines, CloudWatch exports.
+IN ?= out/emulate.jsonl
+REPORT ?= out/report
+report: setup ## Build report.md and report.html from results: make report IN="out/emulate.jsonl out/*.json" [REPORT=out/report]
+	cargo build --release -p lambda-probe-tools
+	target/release/lambda-probe-tools report $(IN) --out "$(REPORT)"
+	@echo "open $(REPORT)/report.html"
+
+# report-check: render the fixture report in headless Chromium; the screenshot stays outside the repo.
+SHOT ?= out/report-check.png
+report-check: setup ## Render a report of the test fixtures in headless Chromium and save a screenshot: make report-check [SHOT=out/x.png]
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+	cargo build --release -p lambda-probe-tools
+	@mkdir -p "$(dir $(SHOT))" && d=$$(mktemp -d) && \
+	target/release/lambda-probe-tools report tools/tests/fixtures/report/run-*.json tools/tests/fixtures/report/responses.jsonl tools/tests/fixtures/report/emulate.jsonl --out "$$d/report" && \
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	  --disable-background-networking --disable-component-update --disable-sync \
+	  --user-data-dir="$$d/profile" --window-size=1400,5000 --screenshot="$(SHOT)" \
+	  "file://$$d/report/report.html" && \
+	rm -rf "$$d" && echo "screenshot: $(SHOT)"
+
+# ---- reliability (README, "Reliability")
+# make soak: invocations against one warm function process; make fuzz: seconds of fuzzing.
+N ?= 1000
+FUZZ_S ?= 60
+
+soak: setup ## Warm-sandbox soak through the emulator: make soak [N=1000]; prints the RSS curve
+	SOAK_INVOCATIONS=$(N) cargo test --test soak -- --nocapture
+
+fuzz: ## Fuzz the event parser (nightly + cargo-fuzz): make fuzz [FUZZ_S=60]
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	@# A copy of the committed seeds as the working corpus: new finds stay out of git.
+	@mkdir -p target/fuzz-corpus/parse && cp -n fuzz/corpus/parse/* target/fuzz-corpus/parse/
+	cargo +nightly fuzz run --sanitizer none parse target/fuzz-corpus/parse \
+	  -- -max_total_time=$(FUZZ_S) -max_len=65536 -print_final_stats=1
+
+deny: ## Supply chain: licenses, bans (duplicate versions), sources with cargo-deny (deny.toml)
+	@command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
+	cargo deny check licenses bans sources
+

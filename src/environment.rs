@@ -154,6 +154,13 @@ fn sysconf(name: libc::c_int) -> Option<u64> {
     (v > 0).then_some(v as u64)
 }
 
+/// The cores a workload may spread over, as Lambda shows them: the affinity set. Unlike
+/// `available_parallelism` it does not round a CFS quota down (under a 1-vCPU quota on 2 cores,
+/// Lambda at 1,769 MB, threads still land on 2 cores).
+pub fn sandbox_cores() -> usize {
+    affinity_cores().unwrap_or_else(visible_cores)
+}
+
 fn affinity_cores() -> Option<usize> {
     // SAFETY: an all-zero cpu_set_t is an empty set, a valid value.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };

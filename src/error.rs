@@ -37,28 +37,28 @@ impl ProbeError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self {
             error_type: ErrorType::InvalidPayload,
-            message: message.into(),
+            message: bounded(message.into()),
         }
     }
 
     pub fn over_budget(message: impl Into<String>) -> Self {
         Self {
             error_type: ErrorType::OverBudget,
-            message: message.into(),
+            message: bounded(message.into()),
         }
     }
 
     pub fn not_configured(message: impl Into<String>) -> Self {
         Self {
             error_type: ErrorType::NotConfigured,
-            message: message.into(),
+            message: bounded(message.into()),
         }
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
         Self {
             error_type: ErrorType::Internal,
-            message: message.into(),
+            message: bounded(message.into()),
         }
     }
 
@@ -69,6 +69,33 @@ impl ProbeError {
             "errorMessage": self.message,
         })
     }
+}
+
+/// Longest error message, in bytes. Messages echo what they refuse (a workload name, a field, a
+/// value), and a payload may be 6 MB: the echo must not send it all back (or into the log).
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// Keeps a message's start (which field) and end (the allowed values, which serde puts last) and
+/// says how much of the middle went.
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let keep = (MAX_MESSAGE_BYTES - 40) / 2;
+    let mut head = keep;
+    while !message.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = message.len() - keep;
+    while !message.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}…[{} bytes cut]…{}",
+        &message[..head],
+        tail - head,
+        &message[tail..]
+    )
 }
 
 impl fmt::Display for ProbeError {
@@ -85,5 +112,30 @@ impl From<ProbeError> for lambda_runtime::Diagnostic {
             error_type: e.error_type.as_str().to_string(),
             error_message: e.message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_keep_both_ends() {
+        let short = ProbeError::invalid("pbkdf2: `iterations` = 0 is out of range");
+        assert_eq!(short.message, "pbkdf2: `iterations` = 0 is out of range");
+        // Two-byte characters everywhere: the cut must land on character boundaries.
+        let long = format!(
+            "unknown workload \"{}\"; must be one of env",
+            "é".repeat(3 << 20)
+        );
+        let e = ProbeError::invalid(long);
+        assert!(e.message.len() <= MAX_MESSAGE_BYTES, "{}", e.message.len());
+        assert!(e.message.starts_with("unknown workload \"éé"));
+        assert!(
+            e.message.ends_with("\"; must be one of env"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("bytes cut]"));
     }
 }

@@ -3,6 +3,7 @@
 //! The whole path of one invocation, on one screen:
 //! event JSON → [`request::parse`] → [`workloads::run`] → [`response::Response`] → JSON.
 
+pub mod budget;
 pub mod environment;
 pub mod error;
 pub mod measure;
@@ -28,7 +29,7 @@ use serde_json::Value;
 pub async fn handle(event: Value, deadline: Deadline) -> Result<Response, ProbeError> {
     let invocation = environment::begin_invocation();
     let host = request::Host {
-        visible_cores: environment::visible_cores(),
+        cores: environment::sandbox_cores(),
     };
     let (request, options) = request::parse_event(event, host)?;
 

@@ -160,6 +160,62 @@ pub fn human_summary(r: &Value) -> String {
             );
         }
     }
+    out += &memory_summary(s);
+    out
+}
+
+// ---- memory workloads (alloc, memset)
+
+fn memory_summary(s: &Value) -> String {
+    let mut out = String::new();
+    if let (Some(mode), Some(passes)) = (s["mode"].as_str(), s["passes"].as_array()) {
+        for p in passes {
+            out += &format!(
+                "  {mode} pass {}: {} buffers, {} µs/MiB median (p90 {}), {} new pages/MiB, {} never-touched 4 KiB pages/MiB\n",
+                num(&p["pass"]),
+                num(&p["buffers_done"]),
+                num(&p["us_per_mib_median"]),
+                num(&p["us_per_mib_p90"]),
+                num(&p["new_pages_per_mib"]),
+                num(&p["never_touched_pages_per_mib"]),
+            );
+        }
+        let j = &s["jemalloc"];
+        out += &format!(
+            "  jemalloc {}: malloc_conf {:?}, dirty_decay_ms {}, oversize_threshold {}, cache_oblivious {}\n",
+            j["version"].as_str().unwrap_or("?"),
+            j["malloc_conf"].as_str().unwrap_or("?"),
+            num(&j["dirty_decay_ms"]),
+            num(&j["oversize_threshold_bytes"]),
+            j["cache_oblivious"],
+        );
+    }
+    if let Some(first_touch) = s["first_touch"].as_bool() {
+        out += &format!(
+            "  memset ({}): {} GB/s median (p10 {}, max {}), {} µs/MiB, {} new pages/MiB over {} repeats\n",
+            if first_touch { "first touch" } else { "touched memory" },
+            num(&s["gb_per_s_median"]),
+            num(&s["gb_per_s_p10"]),
+            num(&s["gb_per_s_max"]),
+            num(&s["us_per_mib_median"]),
+            num(&s["new_pages_per_mib"]),
+            num(&s["repeats_done"]),
+        );
+    }
+    if let Some(b) = s.get("memory_budget").filter(|b| b.is_object()) {
+        let mib = |v: &Value| {
+            v.as_f64()
+                .map(|b| format!("{:.0}", b / 1048576.0))
+                .unwrap_or("-".into())
+        };
+        out += &format!(
+            "  memory: {} MiB ({}), {} MiB usable after the safety margin and the probe's {} MiB\n",
+            mib(&b["memory_bytes"]),
+            b["memory_source"].as_str().unwrap_or("?"),
+            mib(&b["usable_bytes"]),
+            mib(&b["own_bytes"]),
+        );
+    }
     out
 }
 
@@ -221,6 +277,39 @@ mod tests {
         assert!(parse_run_args(&[]).is_err());
         assert!(parse_run_args(&["a".into(), "b".into()]).is_err());
         assert!(parse_run_args(&["a".into(), "--timeout-ms".into(), "x".into()]).is_err());
+    }
+
+    // ---- memory workloads
+
+    #[test]
+    fn memory_summaries_show_each_pass_and_the_bandwidth() {
+        let r = serde_json::json!({
+            "workload": "alloc", "environment": {}, "truncated": false,
+            "summary": {"mode": "reuse", "passes": [
+                {"pass": 1, "buffers_done": 100, "us_per_mib_median": 410.5, "us_per_mib_p90": 480.0,
+                 "new_pages_per_mib": 256.6, "never_touched_pages_per_mib": 256.0},
+                {"pass": 2, "buffers_done": 100, "us_per_mib_median": 125.0, "us_per_mib_p90": 140.0,
+                 "new_pages_per_mib": 0.0, "never_touched_pages_per_mib": 0.0}],
+                "jemalloc": {"version": "5.3.0", "malloc_conf": "dirty_decay_ms:-1",
+                             "dirty_decay_ms": -1, "cache_oblivious": false},
+                "memory_budget": {"memory_bytes": 134217728u64, "memory_source": "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                                  "usable_bytes": 110166016u64, "own_bytes": 5177344u64}}
+        });
+        let text = human_summary(&r);
+        assert!(
+            text.contains("reuse pass 2: 100 buffers, 125 µs/MiB median"),
+            "{text}"
+        );
+        assert!(text.contains("0 new pages/MiB"), "{text}");
+        assert!(text.contains("malloc_conf \"dirty_decay_ms:-1\""), "{text}");
+        assert!(
+            text.contains("memory: 128 MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), 105 MiB usable"),
+            "{text}"
+        );
+
+        let m = serde_json::json!({"workload": "memset", "environment": {}, "summary": {
+            "first_touch": true, "gb_per_s_median": 1.6, "repeats_done": 20}});
+        assert!(human_summary(&m).contains("memset (first touch): 1.600 GB/s median"));
     }
 
     #[test]

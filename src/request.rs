@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The workloads an event can name, as spelled in `"workload"`.
-pub const WORKLOADS: &[&str] = &["env", "pbkdf2", "io"];
+pub const WORKLOADS: &[&str] = &["env", "pbkdf2", "alloc", "memset", "io"];
 
 /// A parsed, validated request with every default filled in.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +15,8 @@ pub enum Request {
     /// Environment only, no work: the cheapest look at what a memory size gives.
     Env,
     Pbkdf2(Pbkdf2Params),
+    Alloc(AllocParams),
+    Memset(MemsetParams),
     /// DynamoDB PutItem loop at several concurrency levels.
     Io(IoParams),
 }
@@ -24,6 +26,8 @@ impl Request {
         match self {
             Request::Env => "env",
             Request::Pbkdf2(_) => "pbkdf2",
+            Request::Alloc(_) => "alloc",
+            Request::Memset(_) => "memset",
             Request::Io(_) => "io",
         }
     }
@@ -33,6 +37,8 @@ impl Request {
         let params = match self {
             Request::Env => Ok(Value::Object(Map::new())),
             Request::Pbkdf2(p) => serde_json::to_value(p),
+            Request::Alloc(p) => serde_json::to_value(p),
+            Request::Memset(p) => serde_json::to_value(p),
             Request::Io(p) => serde_json::to_value(p),
         };
         params.unwrap_or(Value::Null)
@@ -42,7 +48,7 @@ impl Request {
 /// What the sandbox looks like to the parser: defaults that depend on the machine come from here.
 #[derive(Clone, Copy, Debug)]
 pub struct Host {
-    pub visible_cores: usize,
+    pub cores: usize,
 }
 
 /// Options that apply to any workload, given beside `workload` in the event.
@@ -108,6 +114,14 @@ pub fn parse_event(event: Value, host: Host) -> Result<(Request, Options), Probe
         "pbkdf2" => {
             let input: Pbkdf2Input = params_of("pbkdf2", rest)?;
             Request::Pbkdf2(input.resolve(host)?)
+        }
+        "alloc" => {
+            let input: AllocInput = params_of("alloc", rest)?;
+            Request::Alloc(input.resolve()?)
+        }
+        "memset" => {
+            let input: MemsetInput = params_of("memset", rest)?;
+            Request::Memset(input.resolve()?)
         }
         "io" => {
             let input: IoInput = params_of("io", rest)?;
@@ -210,7 +224,7 @@ struct Pbkdf2Input {
     iterations: u32,
     #[serde(default = "default_passwords")]
     passwords: u32,
-    /// Default: [1, visible cores].
+    /// Default: [1, the cores the sandbox shows (affinity)].
     #[serde(default)]
     threads: Option<Vec<u32>>,
 }
@@ -240,7 +254,7 @@ impl Pbkdf2Input {
         let threads = match self.threads {
             Some(t) => t,
             None => {
-                let mut t = vec![1, host.visible_cores.max(1) as u32];
+                let mut t = vec![1, host.cores.max(1) as u32];
                 t.dedup();
                 t
             }
@@ -259,6 +273,165 @@ impl Pbkdf2Input {
             iterations: self.iterations,
             passwords: self.passwords,
             threads,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- alloc
+
+/// How the alloc workload gets and gives back its buffers.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AllocMode {
+    /// jemalloc (the global allocator) keeps freed buffers mapped: later passes reuse the pages.
+    #[default]
+    Reuse,
+    /// jemalloc, with every arena purged between passes: each pass faults its pages in again.
+    Fresh,
+    /// Raw `mmap`/`munmap` per buffer, bypassing the allocator: the kernel's first-touch cost.
+    Mmap,
+}
+
+impl AllocMode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AllocMode::Reuse => "reuse",
+            AllocMode::Fresh => "fresh",
+            AllocMode::Mmap => "mmap",
+        }
+    }
+}
+
+/// 100 buffers of 1 MiB, 2 passes: the 2020 "memory allocation in cloud functions" experiment.
+pub const ALLOC_DEFAULT_BUFFERS: u32 = 100;
+pub const ALLOC_DEFAULT_BUFFER_BYTES: u64 = 1 << 20;
+pub const ALLOC_DEFAULT_PASSES: u32 = 2;
+/// Every buffer of a pass is held at once, so memory, not this, is the real bound (the memory
+/// guard checks buffers × buffer_bytes); this keeps the per-buffer bookkeeping small.
+pub const ALLOC_MAX_BUFFERS: u32 = 10_000;
+/// One page up to 1 GiB: below a page "new pages per buffer" means little; above 1 GiB a
+/// handful of buffers fill the largest Lambda.
+pub const ALLOC_MIN_BUFFER_BYTES: u64 = 4096;
+pub const ALLOC_MAX_BUFFER_BYTES: u64 = 1 << 30;
+/// Pass 1 is first touch, pass 2 the reuse; a few more show whether it stays that way.
+pub const ALLOC_MAX_PASSES: u32 = 10;
+/// buffers × passes sample rows, ~90 bytes each: 20,000 keeps the response under 2 MB (Lambda
+/// allows 6 MB).
+pub const ALLOC_MAX_ROWS: u32 = 20_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllocInput {
+    #[serde(default = "default_alloc_buffers")]
+    buffers: u32,
+    #[serde(default = "default_alloc_buffer_bytes")]
+    buffer_bytes: u64,
+    #[serde(default = "default_alloc_passes")]
+    passes: u32,
+    #[serde(default)]
+    mode: AllocMode,
+}
+
+fn default_alloc_buffers() -> u32 {
+    ALLOC_DEFAULT_BUFFERS
+}
+
+fn default_alloc_buffer_bytes() -> u64 {
+    ALLOC_DEFAULT_BUFFER_BYTES
+}
+
+fn default_alloc_passes() -> u32 {
+    ALLOC_DEFAULT_PASSES
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AllocParams {
+    pub buffers: u32,
+    pub buffer_bytes: u64,
+    pub passes: u32,
+    pub mode: AllocMode,
+}
+
+impl AllocInput {
+    fn resolve(self) -> Result<AllocParams, ProbeError> {
+        const W: &str = "alloc";
+        check_range(W, "buffers", self.buffers, 1, ALLOC_MAX_BUFFERS)?;
+        check_range(
+            W,
+            "buffer_bytes",
+            self.buffer_bytes,
+            ALLOC_MIN_BUFFER_BYTES,
+            ALLOC_MAX_BUFFER_BYTES,
+        )?;
+        check_range(W, "passes", self.passes, 1, ALLOC_MAX_PASSES)?;
+        let rows = self.buffers as u64 * self.passes as u64;
+        if rows > ALLOC_MAX_ROWS as u64 {
+            return Err(ProbeError::invalid(format!(
+                "{W}: `buffers` × `passes` = {} × {} = {rows} sample rows; allowed at most \
+                 {ALLOC_MAX_ROWS} (with {} passes, `buffers` ≤ {})",
+                self.buffers,
+                self.passes,
+                self.passes,
+                ALLOC_MAX_ROWS / self.passes
+            )));
+        }
+        Ok(AllocParams {
+            buffers: self.buffers,
+            buffer_bytes: self.buffer_bytes,
+            passes: self.passes,
+            mode: self.mode,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- memset
+
+/// 64 MiB: far past every cache, small enough for 128 MB functions.
+pub const MEMSET_DEFAULT_BYTES: u64 = 64 << 20;
+pub const MEMSET_DEFAULT_REPEATS: u32 = 20;
+/// One page up to 16 GiB (more than the largest Lambda); the memory guard is the real bound.
+pub const MEMSET_MIN_BYTES: u64 = 4096;
+pub const MEMSET_MAX_BYTES: u64 = 16 << 30;
+/// One sample row per repeat; the deadline stops long runs anyway.
+pub const MEMSET_MAX_REPEATS: u32 = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemsetInput {
+    #[serde(default = "default_memset_bytes")]
+    bytes: u64,
+    #[serde(default = "default_memset_repeats")]
+    repeats: u32,
+    #[serde(default)]
+    first_touch: bool,
+}
+
+fn default_memset_bytes() -> u64 {
+    MEMSET_DEFAULT_BYTES
+}
+
+fn default_memset_repeats() -> u32 {
+    MEMSET_DEFAULT_REPEATS
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct MemsetParams {
+    pub bytes: u64,
+    pub repeats: u32,
+    /// true: every repeat paints freshly mapped memory (first-touch bandwidth); false: every
+    /// repeat repaints one buffer touched beforehand (memory bandwidth).
+    pub first_touch: bool,
+}
+
+impl MemsetInput {
+    fn resolve(self) -> Result<MemsetParams, ProbeError> {
+        const W: &str = "memset";
+        check_range(W, "bytes", self.bytes, MEMSET_MIN_BYTES, MEMSET_MAX_BYTES)?;
+        check_range(W, "repeats", self.repeats, 1, MEMSET_MAX_REPEATS)?;
+        Ok(MemsetParams {
+            bytes: self.bytes,
+            repeats: self.repeats,
+            first_touch: self.first_touch,
         })
     }
 }
@@ -375,7 +548,7 @@ mod tests {
     use crate::error::ErrorType;
     use serde_json::json;
 
-    const HOST: Host = Host { visible_cores: 2 };
+    const HOST: Host = Host { cores: 2 };
 
     fn err(v: Value) -> ProbeError {
         parse(v, HOST).unwrap_err()
@@ -392,7 +565,7 @@ mod tests {
 
     #[test]
     fn pbkdf2_defaults_follow_the_2019_experiment_and_the_cores() {
-        let r = parse(json!({"workload": "pbkdf2"}), Host { visible_cores: 6 }).unwrap();
+        let r = parse(json!({"workload": "pbkdf2"}), Host { cores: 6 }).unwrap();
         assert_eq!(
             r,
             Request::Pbkdf2(Pbkdf2Params {
@@ -402,12 +575,12 @@ mod tests {
                 threads: vec![1, 6],
             })
         );
-        let one_core = parse(json!({"workload": "pbkdf2"}), Host { visible_cores: 1 }).unwrap();
+        let one_core = parse(json!({"workload": "pbkdf2"}), Host { cores: 1 }).unwrap();
         assert_eq!(one_core.params_json()["threads"], json!([1]));
     }
 
     #[test]
-    fn a_sweep_past_the_visible_cores_is_valid() {
+    fn a_sweep_past_the_cores_is_valid() {
         let r = parse(
             json!({"workload": "pbkdf2", "hash": "sha256", "threads": [1, 2, 3, 4, 5, 6]}),
             HOST,
@@ -473,7 +646,85 @@ mod tests {
         assert!(e.message.contains("must be a string"), "{}", e.message);
     }
 
-    // ------------------------------------------------------------ io
+    // ---- memory workloads
+
+    #[test]
+    fn alloc_defaults_follow_the_2020_experiment() {
+        let r = parse(json!({"workload": "alloc"}), HOST).unwrap();
+        assert_eq!(
+            r,
+            Request::Alloc(AllocParams {
+                buffers: 100,
+                buffer_bytes: 1 << 20,
+                passes: 2,
+                mode: AllocMode::Reuse,
+            })
+        );
+        assert_eq!(r.params_json()["mode"], "reuse");
+        let r = parse(
+            json!({"workload": "alloc", "mode": "mmap", "passes": 3}),
+            HOST,
+        )
+        .unwrap();
+        assert_eq!(r.params_json()["mode"], "mmap");
+        assert_eq!(r.params_json()["passes"], 3);
+        assert_eq!(r.workload(), "alloc");
+    }
+
+    #[test]
+    fn memset_defaults_and_modes() {
+        let r = parse(json!({"workload": "memset"}), HOST).unwrap();
+        assert_eq!(
+            r,
+            Request::Memset(MemsetParams {
+                bytes: 64 << 20,
+                repeats: 20,
+                first_touch: false,
+            })
+        );
+        let r = parse(json!({"workload": "memset", "first_touch": true}), HOST).unwrap();
+        assert_eq!(r.params_json()["first_touch"], true);
+        assert_eq!(r.workload(), "memset");
+    }
+
+    #[test]
+    fn bad_memory_events_name_what_to_fix() {
+        for (event, needle) in [
+            (json!({"workload": "alloc", "buffers": 0}), "`buffers` = 0"),
+            (
+                json!({"workload": "alloc", "buffer_bytes": 100}),
+                "`buffer_bytes` = 100",
+            ),
+            (
+                json!({"workload": "alloc", "buffer_bytes": -1}),
+                "buffer_bytes",
+            ),
+            (json!({"workload": "alloc", "passes": 11}), "1..=10"),
+            (json!({"workload": "alloc", "mode": "lazy"}), "reuse"),
+            (
+                json!({"workload": "alloc", "buffers": 10000, "passes": 10}),
+                "`buffers` ≤ 2000",
+            ),
+            (
+                json!({"workload": "alloc", "buffer": 1}),
+                "unknown field `buffer`",
+            ),
+            (json!({"workload": "memset", "bytes": 1}), "`bytes` = 1"),
+            (
+                json!({"workload": "memset", "bytes": 1u64 << 40}),
+                "4096..=",
+            ),
+            (json!({"workload": "memset", "repeats": 0}), "`repeats`"),
+            (
+                json!({"workload": "memset", "first_touch": "yes"}),
+                "first_touch",
+            ),
+        ] {
+            let e = err(event.clone());
+            assert_eq!(e.error_type, ErrorType::InvalidPayload, "{event}");
+            assert!(e.message.contains(needle), "{event}: {}", e.message);
+        }
+    }
 
     #[test]
     fn io_defaults_follow_the_2019_experiment() {

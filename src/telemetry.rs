@@ -213,6 +213,25 @@ mod tests {
         assert!(v["omitted"].as_str().unwrap().contains("bytes"), "{v}");
     }
 
+    #[tokio::test]
+    async fn memory_workloads_publish_their_headline_figures() {
+        let names =
+            |r: &Response| -> Vec<&'static str> { r.metrics.iter().map(|m| m.name).collect() };
+        let r =
+            respond(json!({"workload": "alloc", "buffers": 4, "passes": 2, "mode": "reuse"})).await;
+        assert_eq!(
+            names(&r),
+            vec!["FirstTouchUsPerMiB", "ReuseUsPerMiB", "ReuseNewPagesPerMiB"]
+        );
+        let r = respond(json!({"workload": "memset", "bytes": 1048576, "repeats": 2})).await;
+        assert_eq!(names(&r), vec!["MemsetGBps"]);
+        let r = respond(
+            json!({"workload": "memset", "bytes": 1048576, "repeats": 2, "first_touch": true}),
+        )
+        .await;
+        assert_eq!(names(&r), vec!["MemsetFirstTouchGBps"]);
+    }
+
     #[test]
     fn lambda_architecture_names() {
         assert_eq!(lambda_arch("aarch64"), "arm64");

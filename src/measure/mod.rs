@@ -3,7 +3,9 @@
 
 pub mod clock;
 pub mod deadline;
+pub mod laps;
 pub mod stats;
 
 pub use clock::{process_usage, thread_cpu_us, ProcessUsage, Span, Stopwatch};
 pub use deadline::Deadline;
+pub use laps::Laps;

@@ -4,6 +4,11 @@
 pub mod io;
 pub mod pbkdf2;
 
+// ---- memory workloads (alloc, memset) and what they share
+pub mod alloc;
+pub mod memory;
+pub mod memset;
+
 use crate::error::ProbeError;
 use crate::measure::Deadline;
 use crate::request::Request;
@@ -62,6 +67,33 @@ pub async fn run(request: &Request, deadline: Deadline) -> Result<Output, ProbeE
             })
             .await
         }
+        Request::Alloc(p) => {
+            let p = p.clone();
+            blocking(move || {
+                // Purge first: the guard then sees the probe's true footprint.
+                alloc::release()?;
+                let budget = guard(&alloc::need(&p, page_bytes()))?;
+                let r = alloc::run(&p, deadline)?;
+                Ok(with_budget(
+                    Output::new(&r.samples, &r.figures, r.truncated).with_metrics(r.metrics()),
+                    &budget,
+                ))
+            })
+            .await?
+        }
+        Request::Memset(p) => {
+            let p = p.clone();
+            blocking(move || {
+                alloc::release()?;
+                let budget = guard(&memset::need(&p, page_bytes()))?;
+                let r = memset::run(&p, deadline)?;
+                Ok(with_budget(
+                    Output::new(&r.samples, &r.figures, r.truncated).with_metrics(r.metrics()),
+                    &budget,
+                ))
+            })
+            .await?
+        }
         // io waits on the network: it runs on the async runtime itself, as a task on the
         // runtime's worker threads (where its calls and their connections run too), not on the
         // thread that polls the handler.
@@ -77,6 +109,27 @@ pub async fn run(request: &Request, deadline: Deadline) -> Result<Output, ProbeE
             Ok(Output::new(&r.samples, &r.figures, r.truncated).with_metrics(r.metrics()))
         }
     }
+}
+
+// ---- memory guard glue for the memory workloads
+
+fn page_bytes() -> u64 {
+    crate::environment::page_size_bytes()
+}
+
+/// Refuses a request that would not fit in the function's memory (`OverBudget`).
+fn guard(need: &crate::budget::Need) -> Result<crate::budget::Budget, ProbeError> {
+    let budget = crate::budget::Budget::read()?;
+    budget.check(need)?;
+    Ok(budget)
+}
+
+/// Every memory workload reports the budget it was checked against.
+fn with_budget(mut out: Output, budget: &crate::budget::Budget) -> Output {
+    if let Ok(v) = serde_json::to_value(budget) {
+        out.figures.insert("memory_budget".into(), v);
+    }
+    out
 }
 
 async fn blocking<T: Send + 'static>(

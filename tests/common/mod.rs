@@ -205,6 +205,17 @@ pub fn shrink(mut payload: Value) -> Value {
         "pbkdf2" => {
             obj.insert("iterations".into(), 2000.into());
         }
+        // ---- memory workloads: fewer buffers and repeats, the same buffer sizes and modes.
+        "alloc" => {
+            let buffers = obj.get("buffers").and_then(Value::as_u64).unwrap_or(100);
+            obj.insert("buffers".into(), buffers.min(8).into());
+        }
+        "memset" => {
+            let repeats = obj.get("repeats").and_then(Value::as_u64).unwrap_or(20);
+            obj.insert("repeats".into(), repeats.min(3).into());
+            let bytes = obj.get("bytes").and_then(Value::as_u64).unwrap_or(64 << 20);
+            obj.insert("bytes".into(), bytes.min(8 << 20).into());
+        }
         "env" => {}
         // io: a few items per level, every level kept (tests/io.rs runs these against moto).
         "io" => {

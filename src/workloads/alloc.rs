@@ -1,0 +1,510 @@
+//! The 2020 "memory allocation in cloud functions" experiment, and past it: allocate N buffers,
+//! paint each with memset, free them all, and again, pass after pass. Per buffer: the time to
+//! allocate and to paint, the page faults it cost (new physical pages) and the 4 KiB virtual
+//! pages it covered that no earlier buffer of the run had (how the article counted new pages).
+//!
+//! Bookkeeping (sample rows, touched ranges, held pointers) is allocated before pass 1 and
+//! nothing is allocated between buffers or passes: an allocation there would land in the very
+//! extents the previous pass freed and fault pages that then look like the allocator's doing.
+//! Figures that need sorting are computed after the last pass.
+
+use super::memory::{
+    flush_thread_cache, jemalloc_settings, jemalloc_stats, paint, purge_all_arenas,
+    JemallocSettings, JemallocStats,
+};
+use crate::budget::{Fit, Need};
+use crate::error::ProbeError;
+use crate::measure::stats::{median, percentile, round};
+use crate::measure::{Deadline, Laps};
+use crate::request::{AllocMode, AllocParams};
+use crate::response::TruncatedReason;
+use crate::telemetry::{Metric, Unit};
+use serde::Serialize;
+use std::alloc::Layout;
+
+/// The article's unit: 4 KiB virtual pages, whatever the kernel's page size.
+pub const COUNTED_PAGE_BYTES: u64 = 4096;
+/// Arrow's memory pool (the 2020 experiment's allocator front end) aligns buffers to 64 bytes.
+const ALIGN: usize = 64;
+const MIB: f64 = 1048576.0;
+
+/// One buffer of one pass.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct BufferSample {
+    pub pass: u32,
+    pub index: u32,
+    pub alloc_us: f64,
+    pub paint_us: f64,
+    /// Minor page faults of the process over allocate + paint (`getrusage` `ru_minflt`).
+    pub new_pages: u64,
+    /// 4 KiB virtual pages of this buffer that no earlier buffer of this run covered.
+    pub never_touched_pages: u64,
+}
+
+/// One pass over all buffers.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PassFigures {
+    pub pass: u32,
+    pub buffers_done: u32,
+    /// (alloc_us + paint_us) ÷ buffer MiB over the pass's buffers.
+    pub us_per_mib_median: Option<f64>,
+    pub us_per_mib_p90: Option<f64>,
+    pub alloc_us_median: Option<f64>,
+    pub paint_us_median: Option<f64>,
+    pub new_pages_per_mib: Option<f64>,
+    pub never_touched_pages_per_mib: Option<f64>,
+    /// jemalloc's statistics with every buffer of the pass held…
+    pub jemalloc_held: JemallocStats,
+    /// …and after they were freed (and, in `fresh` mode, purged).
+    pub jemalloc_freed: JemallocStats,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Figures {
+    pub mode: &'static str,
+    pub buffer_mib: f64,
+    pub passes: Vec<PassFigures>,
+    pub jemalloc: JemallocSettings,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AllocResult {
+    pub samples: Vec<BufferSample>,
+    pub figures: Figures,
+    pub truncated: Option<TruncatedReason>,
+}
+
+impl AllocResult {
+    /// Pass 1 (first touch) and pass 2 (reuse, or a fresh first touch) µs per MiB and new pages
+    /// per MiB, for the EMF record.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut m = Vec::new();
+        let pass = |n: u32| self.figures.passes.iter().find(|p| p.pass == n);
+        if let Some(v) = pass(1).and_then(|p| p.us_per_mib_median) {
+            m.push(Metric::new("FirstTouchUsPerMiB", Unit::Microseconds, v));
+        }
+        if let Some(p2) = pass(2) {
+            if let Some(v) = p2.us_per_mib_median {
+                m.push(Metric::new("ReuseUsPerMiB", Unit::Microseconds, v));
+            }
+            if let Some(v) = p2.new_pages_per_mib {
+                m.push(Metric::new("ReuseNewPagesPerMiB", Unit::Count, v));
+            }
+        }
+        m
+    }
+}
+
+/// Bytes of bookkeeping per buffer per pass, and per buffer (touched range + held pointer).
+const ROW_BYTES: u64 = std::mem::size_of::<BufferSample>() as u64;
+const PER_BUFFER_BYTES: u64 = (std::mem::size_of::<(u64, u64)>() + 8) as u64;
+
+/// What a request needs in memory at its peak: every buffer of a pass held at once, each
+/// rounded up to whole pages plus one (an unaligned buffer straddles one page more), and the
+/// bookkeeping. The largest `buffers` and `buffer_bytes` that fit come from the same sum.
+pub fn need(p: &AllocParams, page_bytes: u64) -> Need {
+    let per_buffer_book = ROW_BYTES * p.passes as u64 + PER_BUFFER_BYTES;
+    let buffer_pages_bytes = p.buffer_bytes.div_ceil(page_bytes) * page_bytes + page_bytes;
+    let buffers = p.buffers as u64;
+    Need {
+        workload: "alloc",
+        bytes: buffers * (buffer_pages_bytes + per_buffer_book),
+        what: format!(
+            "{} buffers × {} bytes held at once, plus one page each for alignment and {} bytes \
+             of bookkeeping",
+            p.buffers,
+            p.buffer_bytes,
+            buffers * per_buffer_book
+        ),
+        fits: vec![
+            Fit {
+                field: "buffers",
+                fixed_bytes: 0,
+                bytes_per_unit: buffer_pages_bytes + per_buffer_book,
+                min: 1,
+                max: crate::request::ALLOC_MAX_BUFFERS as u64,
+                multiple_of: 1,
+                context: format!("at buffer_bytes {}", p.buffer_bytes),
+            },
+            Fit {
+                field: "buffer_bytes",
+                fixed_bytes: buffers * (page_bytes + per_buffer_book),
+                bytes_per_unit: buffers,
+                min: crate::request::ALLOC_MIN_BUFFER_BYTES,
+                max: crate::request::ALLOC_MAX_BUFFER_BYTES,
+                multiple_of: page_bytes,
+                context: format!("at {} buffers", p.buffers),
+            },
+        ],
+    }
+}
+
+/// Runs every pass, stopping at the deadline between buffers. Starts and ends by purging
+/// jemalloc's arenas, so pass 1 is a first touch in a warm sandbox as in a cold one, and the
+/// sandbox does not keep the buffers' pages afterwards.
+pub fn run(p: &AllocParams, deadline: Deadline) -> Result<AllocResult, ProbeError> {
+    let settings = jemalloc_settings();
+    let len = usize::try_from(p.buffer_bytes)
+        .map_err(|_| ProbeError::invalid("alloc: `buffer_bytes` does not fit this machine"))?;
+    let layout = Layout::from_size_align(len, ALIGN)
+        .map_err(|e| ProbeError::invalid(format!("alloc: `buffer_bytes`: {e}")))?;
+
+    // All bookkeeping, before pass 1; nothing below grows past these capacities.
+    let rows = p.buffers as usize * p.passes as usize;
+    let mut samples: Vec<BufferSample> = Vec::with_capacity(rows);
+    let mut touched = TouchedPages::with_capacity(rows + 1);
+    let mut held = Held::new(p.mode, layout, p.buffers as usize);
+    let mut stats: Vec<(JemallocStats, JemallocStats)> = Vec::with_capacity(p.passes as usize);
+    let mut truncated = None;
+    // Then hand back everything free, so pass 1 starts from no dirty page at all.
+    release()?;
+
+    for pass in 1..=p.passes {
+        // A different byte every pass: every pass really writes every byte.
+        let fill = pass as u8;
+        for index in 0..p.buffers {
+            if deadline.reached() {
+                truncated = Some(TruncatedReason::Deadline);
+                break;
+            }
+            let mut laps = Laps::start();
+            let ptr = held.alloc();
+            let alloc_us = laps.lap_us();
+            let Some(ptr) = ptr else {
+                held.free_all();
+                let _ = purge_all_arenas();
+                return Err(ProbeError::over_budget(format!(
+                    "alloc: allocating buffer {index} of pass {pass} ({} bytes, {} held) \
+                     failed: the function has less memory than it reported",
+                    p.buffer_bytes, index
+                )));
+            };
+            // SAFETY: `ptr` is a live allocation of `len` bytes, writable, held until freed.
+            unsafe { paint(ptr, len, fill) };
+            let paint_us = laps.lap_us();
+            let new_pages = laps.minflt();
+            let never_touched_pages = touched.cover(ptr as u64, p.buffer_bytes);
+            samples.push(BufferSample {
+                pass,
+                index,
+                alloc_us: round(alloc_us, 3),
+                paint_us: round(paint_us, 3),
+                new_pages,
+                never_touched_pages,
+            });
+        }
+        let at_peak = jemalloc_stats();
+        held.free_all();
+        if p.mode == AllocMode::Fresh {
+            purge(pass)?;
+        }
+        stats.push((at_peak, jemalloc_stats()));
+        if truncated.is_some() {
+            break;
+        }
+    }
+    drop(held);
+    // Hand the pages back: the next invocation's guard and workload start from the same place.
+    purge_all_arenas().map_err(ProbeError::internal)?;
+
+    let passes = stats
+        .iter()
+        .enumerate()
+        .map(|(i, (held, freed))| {
+            let pass = i as u32 + 1;
+            pass_figures(
+                pass,
+                p.buffer_bytes,
+                &samples
+                    .iter()
+                    .filter(|s| s.pass == pass)
+                    .copied()
+                    .collect::<Vec<_>>(),
+                *held,
+                *freed,
+            )
+        })
+        .collect();
+    Ok(AllocResult {
+        samples,
+        figures: Figures {
+            mode: p.mode.name(),
+            buffer_mib: round(p.buffer_bytes as f64 / MIB, 6),
+            passes,
+            jemalloc: settings,
+        },
+        truncated,
+    })
+}
+
+/// Gives freed memory back before a run (all modes: the guard then sees the probe's true
+/// footprint, and pass 1 is a first touch even in a warm sandbox). The thread's cache of freed
+/// small objects goes first: left there, jemalloc returns them during pass 1 (its cache garbage
+/// collection runs every 64 KiB allocated), their emptied slabs become free extents next to the
+/// buffers, and pass 2's first buffer lands partly on their never-touched pages.
+pub fn release() -> Result<(), ProbeError> {
+    flush_thread_cache().map_err(ProbeError::internal)?;
+    purge_all_arenas().map_err(ProbeError::internal)
+}
+
+fn purge(pass: u32) -> Result<(), ProbeError> {
+    purge_all_arenas().map_err(|e| ProbeError::internal(format!("alloc: after pass {pass}: {e}")))
+}
+
+fn pass_figures(
+    pass: u32,
+    buffer_bytes: u64,
+    rows: &[BufferSample],
+    held: JemallocStats,
+    freed: JemallocStats,
+) -> PassFigures {
+    let mib = buffer_bytes as f64 / MIB;
+    let per_mib: Vec<f64> = rows
+        .iter()
+        .map(|s| (s.alloc_us + s.paint_us) / mib)
+        .collect();
+    let alloc: Vec<f64> = rows.iter().map(|s| s.alloc_us).collect();
+    let paint: Vec<f64> = rows.iter().map(|s| s.paint_us).collect();
+    let total_mib = rows.len() as f64 * mib;
+    let per_total = |n: u64| (!rows.is_empty()).then(|| round(n as f64 / total_mib, 2));
+    PassFigures {
+        pass,
+        buffers_done: rows.len() as u32,
+        us_per_mib_median: median(&per_mib).map(|v| round(v, 2)),
+        us_per_mib_p90: percentile(&per_mib, 90.0).map(|v| round(v, 2)),
+        alloc_us_median: median(&alloc).map(|v| round(v, 3)),
+        paint_us_median: median(&paint).map(|v| round(v, 2)),
+        new_pages_per_mib: per_total(rows.iter().map(|s| s.new_pages).sum()),
+        never_touched_pages_per_mib: per_total(rows.iter().map(|s| s.never_touched_pages).sum()),
+        jemalloc_held: held,
+        jemalloc_freed: freed,
+    }
+}
+
+/// The buffers of one pass, from jemalloc or straight from the kernel; frees what it holds
+/// when dropped, whatever path leaves the run.
+struct Held {
+    mode: AllocMode,
+    layout: Layout,
+    ptrs: Vec<*mut u8>,
+}
+
+impl Held {
+    fn new(mode: AllocMode, layout: Layout, buffers: usize) -> Self {
+        Self {
+            mode,
+            layout,
+            ptrs: Vec::with_capacity(buffers),
+        }
+    }
+
+    /// One more buffer, or `None` when the allocator or the kernel refuses.
+    fn alloc(&mut self) -> Option<*mut u8> {
+        let ptr = match self.mode {
+            AllocMode::Reuse | AllocMode::Fresh => {
+                // SAFETY: the layout has a non-zero size (buffer_bytes ≥ 4096).
+                let p = unsafe { std::alloc::alloc(self.layout) };
+                (!p.is_null()).then_some(p)
+            }
+            AllocMode::Mmap => {
+                // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        self.layout.size(),
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    )
+                };
+                (p != libc::MAP_FAILED).then_some(p as *mut u8)
+            }
+        }?;
+        // Within the capacity reserved up front: no allocation here.
+        debug_assert!(self.ptrs.len() < self.ptrs.capacity());
+        self.ptrs.push(ptr);
+        Some(ptr)
+    }
+
+    fn free_all(&mut self) {
+        for ptr in self.ptrs.drain(..) {
+            match self.mode {
+                // SAFETY: `ptr` came from `std::alloc::alloc` with this very layout, once.
+                AllocMode::Reuse | AllocMode::Fresh => unsafe {
+                    std::alloc::dealloc(ptr, self.layout)
+                },
+                // SAFETY: `ptr` is a mapping of `layout.size()` bytes made by `alloc`, once.
+                AllocMode::Mmap => unsafe {
+                    libc::munmap(ptr as *mut libc::c_void, self.layout.size());
+                },
+            }
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.free_all();
+    }
+}
+
+/// The 4 KiB virtual pages covered so far in a run, as sorted, disjoint, half-open ranges of
+/// page numbers. Capacity is reserved up front: covering a range never allocates.
+pub struct TouchedPages {
+    spans: Vec<(u64, u64)>,
+}
+
+impl TouchedPages {
+    /// Room for `ranges` separate ranges (one per buffer is the worst case).
+    pub fn with_capacity(ranges: usize) -> Self {
+        Self {
+            spans: Vec::with_capacity(ranges),
+        }
+    }
+
+    /// Marks `[addr, addr + bytes)` as touched; returns how many of its 4 KiB pages were not.
+    pub fn cover(&mut self, addr: u64, bytes: u64) -> u64 {
+        if bytes == 0 {
+            return 0;
+        }
+        let start = addr / COUNTED_PAGE_BYTES;
+        let end = (addr + bytes - 1) / COUNTED_PAGE_BYTES + 1;
+        // First span that overlaps or touches [start, end).
+        let i = self.spans.partition_point(|&(_, e)| e < start);
+        let mut j = i;
+        let (mut lo, mut hi) = (start, end);
+        let mut covered = 0;
+        while j < self.spans.len() && self.spans[j].0 <= end {
+            let (s, e) = self.spans[j];
+            covered += end.min(e).saturating_sub(start.max(s));
+            lo = lo.min(s);
+            hi = hi.max(e);
+            j += 1;
+        }
+        if i == j {
+            debug_assert!(self.spans.len() < self.spans.capacity());
+            self.spans.insert(i, (lo, hi));
+        } else {
+            self.spans[i] = (lo, hi);
+            self.spans.drain(i + 1..j);
+        }
+        (end - start) - covered
+    }
+
+    pub fn pages(&self) -> u64 {
+        self.spans.iter().map(|(s, e)| e - s).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const P: u64 = COUNTED_PAGE_BYTES;
+
+    #[test]
+    fn touched_pages_count_only_what_is_new() {
+        let mut t = TouchedPages::with_capacity(8);
+        assert_eq!(t.cover(10 * P, 4 * P), 4); // pages 10..14
+        assert_eq!(t.cover(10 * P, 4 * P), 0); // the same again
+        assert_eq!(t.cover(12 * P, 4 * P), 2); // 12..16: 14, 15 new
+        assert_eq!(t.cover(20 * P + 100, P), 2); // unaligned: straddles 20 and 21
+        assert_eq!(t.cover(16 * P, 4 * P), 4); // 16..20 joins both neighbours
+        assert_eq!(t.spans, vec![(10, 22)]);
+        assert_eq!(t.cover(5 * P, 30 * P), 30 - 12); // 5..35 around everything
+        assert_eq!(t.spans, vec![(5, 35)]);
+        assert_eq!(t.cover(100 * P, P), 1);
+        assert_eq!(t.cover(50 * P, P), 1);
+        assert_eq!(t.spans, vec![(5, 35), (50, 51), (100, 101)]);
+        assert_eq!(t.pages(), 32);
+        assert_eq!(t.cover(0, 0), 0);
+    }
+
+    #[test]
+    fn touched_pages_never_grow_past_their_reservation() {
+        // Worst case: every range separate, in an order that inserts in the middle.
+        let n = 1000u64;
+        let mut t = TouchedPages::with_capacity(n as usize);
+        let cap = t.spans.capacity();
+        for k in 0..n {
+            let slot = (k * 7919) % n; // a permutation of 0..n
+            assert_eq!(t.cover(slot * 4 * P, P), 1);
+        }
+        assert_eq!(t.spans.len(), n as usize);
+        assert_eq!(t.spans.capacity(), cap);
+        assert!(t.spans.windows(2).all(|w| w[0].1 < w[1].0));
+    }
+
+    fn params(mode: AllocMode, buffers: u32, passes: u32) -> AllocParams {
+        AllocParams {
+            buffers,
+            buffer_bytes: 64 * 1024,
+            passes,
+            mode,
+        }
+    }
+
+    // Exact page counts need a process of their own (tests here share one): tests/memory.rs.
+    #[test]
+    fn every_mode_fills_every_row_and_pass() {
+        for mode in [AllocMode::Reuse, AllocMode::Fresh, AllocMode::Mmap] {
+            let r = run(&params(mode, 6, 3), Deadline::none()).unwrap();
+            assert_eq!(r.truncated, None);
+            assert_eq!(r.samples.len(), 18, "{mode:?}");
+            let order: Vec<(u32, u32)> = r.samples.iter().map(|s| (s.pass, s.index)).collect();
+            let want: Vec<(u32, u32)> = (1..=3).flat_map(|p| (0..6).map(move |i| (p, i))).collect();
+            assert_eq!(order, want);
+            assert!(r.samples.iter().all(|s| s.paint_us > 0.0));
+            // Pass 1 covers 16 new 4 KiB pages per 64 KiB buffer (17 if unaligned).
+            let first = r.samples.iter().filter(|s| s.pass == 1);
+            assert!(first
+                .clone()
+                .all(|s| (16..=17).contains(&s.never_touched_pages)));
+            let f = &r.figures;
+            assert_eq!(f.mode, mode.name());
+            assert_eq!(f.passes.len(), 3);
+            assert!(f.passes.iter().all(|p| p.buffers_done == 6
+                && p.us_per_mib_median.is_some()
+                && p.us_per_mib_p90 >= p.us_per_mib_median
+                && p.jemalloc_held.stats_available));
+            assert!(f.passes[0].never_touched_pages_per_mib.unwrap() >= 256.0);
+            assert_eq!(f.buffer_mib, 0.0625);
+            assert!(f.jemalloc.malloc_conf.is_some());
+        }
+    }
+
+    #[test]
+    fn the_deadline_stops_between_buffers_and_keeps_the_rows() {
+        let r = run(
+            &params(AllocMode::Reuse, 50, 2),
+            Deadline::after(Duration::from_millis(1)),
+        )
+        .unwrap();
+        assert_eq!(r.truncated, Some(TruncatedReason::Deadline));
+        assert!(r.samples.is_empty());
+        assert_eq!(r.figures.passes.len(), 1);
+        assert_eq!(r.figures.passes[0].buffers_done, 0);
+        assert_eq!(r.figures.passes[0].us_per_mib_median, None);
+    }
+
+    #[test]
+    fn need_counts_every_held_buffer_and_names_what_fits() {
+        let p = AllocParams {
+            buffers: 100,
+            buffer_bytes: 1 << 20,
+            passes: 2,
+            mode: AllocMode::Reuse,
+        };
+        let n = need(&p, 4096);
+        let per = (1 << 20) + 4096 + 2 * ROW_BYTES + PER_BUFFER_BYTES;
+        assert_eq!(n.bytes, 100 * per);
+        let buffers = &n.fits[0];
+        assert_eq!(buffers.largest(50 * per + 10), Some(50));
+        let bytes = &n.fits[1];
+        let largest = bytes.largest(50 * per).unwrap();
+        assert_eq!(largest % 4096, 0);
+        assert!(largest < 1 << 19 && largest > (1 << 19) - 8192, "{largest}");
+    }
+}

@@ -1,0 +1,654 @@
+//! The commands README.md tells users to type against a deployed stack, run here against local
+//! stand-ins: the real Lambda Runtime API emulator (`cargo lambda watch`) for Lambda, and
+//! `moto_server` for CloudFormation (a stack whose outputs are template.yaml's) and Step Functions
+//! (state machines moto really executes, shaped like Power Tuning's output). Dummy credentials;
+//! everything on 127.0.0.1. The AWS CLI is the project's (.venv, v1); the commands avoid options
+//! only one major version knows.
+
+mod common;
+
+use common::{free_port, repo, shrink, tool, wait_for_port, Guard, Watch};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const STACK: &str = "lambda-probe";
+const REGION: &str = "us-east-1";
+
+/// `moto_server` on a free port, executing state machines for real.
+struct Moto {
+    url: String,
+    _guard: Guard,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = free_port();
+        let mut cmd = Command::new(tool("moto_server"));
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let guard = Guard::spawn(cmd, &format!("moto-{port}.log"));
+        assert!(
+            wait_for_port(port, Duration::from_secs(60)),
+            "moto_server did not listen on {port}:\n{}",
+            guard.log_text()
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        ureq::post(&format!("{url}/moto-api/config"))
+            .set("content-type", "application/json")
+            .send_string(r#"{"stepfunctions": {"execute_state_machine": true}}"#)
+            .expect("configure moto");
+        Moto { url, _guard: guard }
+    }
+}
+
+/// A scratch directory of its own for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("aws-cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A shell command with the project's tools first on PATH and no real AWS configuration.
+fn shell(script: &str, cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let path = format!(
+        "{}:{}",
+        repo().join(".venv/bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.args(["-euo", "pipefail", "-c", script])
+        .current_dir(cwd)
+        .env("PATH", path)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_CONFIG_FILE", cwd.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            cwd.join("no-aws-credentials"),
+        )
+        .env("AWS_PAGER", "")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_ENDPOINT_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("bash")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn aws(moto: &Moto, args: &str, cwd: &Path) -> String {
+    let o = shell(&format!("aws --endpoint-url {} {args}", moto.url), cwd, &[]);
+    assert!(o.status.success(), "aws {args}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// The stack's outputs, named as template.yaml names them (read with SAM's YAML loader).
+fn template_output_names() -> Vec<String> {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(read_template_output_names).clone()
+}
+
+fn read_template_output_names() -> Vec<String> {
+    let out = Command::new(repo().join(".venv/bin/python"))
+        .current_dir(repo())
+        .args(["scripts/template_json.py", "template.yaml"])
+        .output()
+        .expect("template_json.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["template"]["Outputs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// A CloudFormation stack in moto named like the deployed one, with every output template.yaml
+/// declares: the functions are the emulator's `lambda-probe`, the state machine the given one.
+fn create_stub_stack(moto: &Moto, dir: &Path, stack: &str, state_machine_arn: &str) -> Value {
+    let mut outputs = serde_json::Map::new();
+    let mut values = serde_json::Map::new();
+    for name in template_output_names() {
+        let value = match name.as_str() {
+            "Arm64FunctionName" | "X86FunctionName" => "lambda-probe".to_string(),
+            n if n.ends_with("FunctionArn") => {
+                format!("arn:aws:lambda:{REGION}:123456789012:function:lambda-probe-{n}")
+            }
+            "PowerTuningStateMachineArn" => state_machine_arn.to_string(),
+            other => format!("stub-{other}"),
+        };
+        outputs.insert(name.clone(), json!({ "Value": value }));
+        values.insert(name, json!(value));
+    }
+    let stub = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": outputs,
+    });
+    std::fs::write(dir.join("stub.json"), stub.to_string()).unwrap();
+    aws(
+        moto,
+        &format!(
+            "cloudformation create-stack --stack-name {stack} --template-body file://stub.json"
+        ),
+        dir,
+    );
+    Value::Object(values)
+}
+
+/// bench-payloads/ as quick versions (the emulator runs a debug build), for commands that name
+/// payload files by their repository path.
+fn quick_payloads(dir: &Path) {
+    let payloads = dir.join("bench-payloads");
+    std::fs::create_dir_all(&payloads).unwrap();
+    for (name, payload) in common::bench_payloads() {
+        std::fs::write(payloads.join(name), shrink(payload).to_string()).unwrap();
+    }
+}
+
+/// The shell block README.md marks with `<!-- test:aws-invoke -->`.
+fn readme_invoke_block() -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let after = readme
+        .split("<!-- test:aws-invoke -->")
+        .nth(1)
+        .expect("README.md has no <!-- test:aws-invoke --> block");
+    let body = after
+        .split_once("```sh\n")
+        .expect("a ```sh block after the marker")
+        .1;
+    body.split_once("\n```")
+        .expect("the block ends")
+        .0
+        .to_string()
+}
+
+#[test]
+fn readme_invoke_lines_and_make_invoke_work_against_the_emulator() {
+    let watch = Watch::start(&[]);
+    let moto = Moto::start();
+    let dir = scratch("invoke");
+    quick_payloads(&dir);
+    create_stub_stack(
+        &moto,
+        &dir,
+        STACK,
+        "arn:aws:states:us-east-1:123456789012:stateMachine:none",
+    );
+    let lambda_url = format!("http://127.0.0.1:{}", watch.port);
+
+    // README's lines, verbatim but for the endpoints: Lambda is the emulator (--endpoint-url on
+    // every `aws lambda` command), CloudFormation is moto.
+    let block = readme_invoke_block();
+    let invokes = block.matches("aws lambda invoke").count();
+    assert!(
+        invokes >= 2,
+        "README's block has {invokes} invoke lines:\n{block}"
+    );
+    let script = block.replace(
+        "aws lambda invoke",
+        &format!("aws lambda invoke --endpoint-url {lambda_url}"),
+    );
+    let o = shell(
+        &script,
+        &dir,
+        &[("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str())],
+    );
+    assert!(
+        o.status.success(),
+        "README invoke block:\n{script}\n{}",
+        text(&o)
+    );
+    // Each invoke wrote the probe's response where README says it does.
+    let mut responses = 0;
+    for word in block.split_whitespace() {
+        if word.ends_with(".json") && !word.contains("bench-payloads") {
+            let path = dir.join(word.trim_matches('"'));
+            let r: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{word}: {e}"));
+            common::assert_response_contract(&r, r["workload"].as_str().unwrap());
+            responses += 1;
+        }
+    }
+    assert!(responses >= 1, "no response file named in README's block");
+
+    // `make invoke`: the function from the stack outputs, the summary, the (absent) log tail.
+    let out_dir = dir.join("out");
+    let payload = dir.join("bench-payloads/pbkdf2-single.json");
+    let env = [
+        ("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str()),
+        ("AWS_ENDPOINT_URL_LAMBDA", lambda_url.as_str()),
+        ("STACK", STACK),
+        ("PROBE_OUT_DIR", out_dir.to_str().unwrap()),
+    ];
+    let make = |args: &str| {
+        shell(
+            &format!("make -s -C {} {args}", repo().display()),
+            &dir,
+            &env,
+        )
+    };
+    let o = make(&format!("invoke W={} ARCH=x86_64", payload.display()));
+    assert!(o.status.success(), "make invoke: {}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("invoking lambda-probe"), "{stdout}");
+    assert!(stdout.contains("pbkdf2 · arch"), "{stdout}");
+    assert!(stdout.contains("levels: "), "{stdout}");
+    assert!(stdout.contains("REPORT: no log tail"), "{stdout}");
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("invoke-pbkdf2-single-x86_64.json")).unwrap(),
+    )
+    .unwrap();
+    common::assert_response_contract(&r, "pbkdf2");
+    assert_eq!(
+        r["params"]["iterations"], 2000,
+        "the payload given, not another"
+    );
+
+    // A name in bench-payloads/ works too (env is quick in any build). The CLI here is v1, which
+    // refuses --cli-binary-format: the runs above prove it was left out.
+    let o = make("invoke W=env");
+    assert!(o.status.success(), "make invoke W=env: {}", text(&o));
+
+    // With CLI v2 the option is needed. A stand-in that says it is v2 records the arguments and
+    // hands the rest to the real (v1) CLI without that option.
+    let fake_v2 = dir.join("aws-v2");
+    std::fs::write(
+        &fake_v2,
+        "#!/usr/bin/env bash\n\
+         if [ \"$1\" = --version ]; then echo 'aws-cli/2.22.0 Python/3.12.6 Linux/6 exe/x86_64'; exit 0; fi\n\
+         echo \"$*\" >> \"$(dirname \"$0\")/v2-args.log\"\n\
+         args=(); skip=0\n\
+         for a in \"$@\"; do\n\
+           if [ $skip = 1 ]; then skip=0; continue; fi\n\
+           if [ \"$a\" = --cli-binary-format ]; then skip=1; continue; fi\n\
+           args+=(\"$a\")\n\
+         done\n\
+         exec aws \"${args[@]}\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &fake_v2,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut env_v2 = env.to_vec();
+    env_v2.push(("AWS_CLI", fake_v2.to_str().unwrap()));
+    let o = shell(
+        &format!("make -s -C {} invoke W=env", repo().display()),
+        &dir,
+        &env_v2,
+    );
+    assert!(o.status.success(), "make invoke with CLI v2: {}", text(&o));
+    let log = std::fs::read_to_string(dir.join("v2-args.log")).unwrap();
+    let invoke = log
+        .lines()
+        .find(|l| l.starts_with("lambda invoke"))
+        .unwrap_or_else(|| panic!("no invoke: {log}"));
+    assert!(
+        invoke.contains("--cli-binary-format raw-in-base64-out"),
+        "{invoke}"
+    );
+
+    // Mistakes end with a message that says what to do, before any invocation.
+    for (args, needle) in [
+        ("invoke W=env MEMORY=64", "Lambda allows 128..10240 MB"),
+        ("invoke W=no-such-payload", "choose one of"),
+        ("invoke", "usage: make invoke"),
+    ] {
+        let o = make(args);
+        assert!(!o.status.success(), "make {args} should fail: {}", text(&o));
+        let all = text(&o);
+        assert!(all.contains(needle), "make {args}: {all}");
+    }
+    let o = shell(
+        &format!("make -s -C {} invoke W=env", repo().display()),
+        &dir,
+        &[
+            ("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str()),
+            ("STACK", "no-such-stack"),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("make deploy"), "{}", text(&o));
+}
+
+/// A state machine that answers as Power Tuning's does: the analysis with its visualization.
+const TUNED: &str = r#"{"StartAt":"Analyzer","States":{"Analyzer":{"Type":"Pass","Parameters":{
+  "power":1769,"cost":2.1e-7,"duration":42.0,"lambdaARN.$":"$.lambdaARN","num.$":"$.num",
+  "stateMachine":{"executionCost":0.00045,"lambdaCost":0.0001,
+  "visualization":"https://lambda-power-tuning.show/#test"},
+  "stats":[{"value":128,"averageDuration":500.0,"averagePrice":1e-6}]},"End":true}}}"#;
+
+/// As Power Tuning's does when a memory size fails: its CleanUpOnError step ends the run as
+/// SUCCEEDED without output.
+const ABORTED: &str = r#"{"StartAt":"Executor","States":{"Executor":{"Type":"Pass",
+  "Result":{"Error":"Error","Cause":"Invocation error: OverBudget at 128 MB"},"ResultPath":"$.error",
+  "Next":"CleanUpOnError"},"CleanUpOnError":{"Type":"Pass","ResultPath":null,"OutputPath":null,
+  "End":true}}}"#;
+
+const FAILED: &str = r#"{"StartAt":"Fail","States":{"Fail":{"Type":"Fail",
+  "Error":"States.Timeout","Cause":"the executor ran out of time"}}}"#;
+
+#[test]
+fn make_tune_fills_in_the_function_runs_the_state_machine_and_reports_its_end() {
+    let moto = Moto::start();
+    let dir = scratch("tune");
+    let mut state_machines = Vec::new();
+    for (name, definition) in [("tuned", TUNED), ("aborted", ABORTED), ("failed", FAILED)] {
+        std::fs::write(dir.join(format!("{name}.json")), definition).unwrap();
+        state_machines.push(aws(
+            &moto,
+            &format!(
+                "stepfunctions create-state-machine --name {name} --definition file://{name}.json \
+                 --role-arn arn:aws:iam::123456789012:role/power-tuning \
+                 --query stateMachineArn --output text"
+            ),
+            &dir,
+        ));
+    }
+
+    let run = |stack: &str, args: &str| {
+        let out_dir = dir.join(format!("out-{stack}"));
+        let o = shell(
+            &format!(
+                "make -s -C {} tune {args} POLL_S=0.5 WAIT_S=60",
+                repo().display()
+            ),
+            &dir,
+            &[
+                ("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str()),
+                ("AWS_ENDPOINT_URL_SFN", moto.url.as_str()),
+                ("STACK", stack),
+                ("PROBE_OUT_DIR", out_dir.to_str().unwrap()),
+            ],
+        );
+        (o, out_dir)
+    };
+
+    // One stack per state machine; STACK picks the one a run reads.
+    let mut outputs = Vec::new();
+    for (i, arn) in state_machines.iter().enumerate() {
+        let stack_dir = dir.join(format!("stack-{i}"));
+        std::fs::create_dir_all(&stack_dir).unwrap();
+        outputs.push(create_stub_stack(
+            &moto,
+            &stack_dir,
+            &format!("tune-{i}"),
+            arn,
+        ));
+    }
+
+    // Success: the ARN from the outputs replaced the placeholder, the run was followed to its
+    // end, and the visualization URL printed.
+    let (o, out_dir) = run("tune-0", "W=pbkdf2-single ARCH=x86_64");
+    assert!(o.status.success(), "make tune: {}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("visualization: https://lambda-power-tuning.show/#test"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("recommended (cost): 1769 MB"), "{stdout}");
+    let sent: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("tune-pbkdf2-single-x86_64-input.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sent["lambdaARN"], outputs[0]["X86FunctionArn"]);
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("bench-payloads/power-tuning/pbkdf2-single.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sent["payload"], shipped["payload"]);
+    assert_eq!(sent["powerValues"], shipped["powerValues"]);
+    let result: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("tune-pbkdf2-single-x86_64.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        result["lambdaARN"], outputs[0]["X86FunctionArn"],
+        "the state machine got the filled-in input"
+    );
+
+    // An aborted run (SUCCEEDED without results) and a failed one are failures, with the reason.
+    // (make itself exits with 2 whenever a command fails.)
+    let (o, _) = run("tune-1", "W=alloc-reuse");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("without results"), "{}", text(&o));
+    assert!(text(&o).contains("OverBudget at 128 MB"), "{}", text(&o));
+    let (o, _) = run("tune-2", "W=io-sequential");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("FAILED"), "{}", text(&o));
+    assert!(text(&o).contains("States.Timeout"), "{}", text(&o));
+
+    // No Power Tuning in the stack, or no such experiment: a message, not a traceback.
+    let (o, _) = run("no-such-stack", "W=pbkdf2-single");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("make deploy"), "{}", text(&o));
+    let (o, _) = run("tune-0", "W=nope");
+    assert!(text(&o).contains("choose one of"), "{}", text(&o));
+}
+
+/// base64 of a log tail as Lambda returns it: "START RequestId: 1 Version: $LATEST\n" then
+/// "REPORT RequestId: 1\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 512 MB\t
+/// Max Memory Used: 21 MB\t\n".
+const LOG_TAIL_B64: &str = "U1RBUlQgUmVxdWVzdElkOiAxIFZlcnNpb246ICRMQVRFU1QKUkVQT1JUIFJlcXVlc3RJZDogMQlEdXJhdGlvbjogMTIuMzQgbXMJQmlsbGVkIER1cmF0aW9uOiAxMyBtcwlNZW1vcnkgU2l6ZTogNTEyIE1CCU1heCBNZW1vcnkgVXNlZDogMjEgTUIJCg==";
+
+/// A Lambda endpoint in two halves: invocations go to the Runtime API emulator, the control plane
+/// (get/update the configuration, the waiter) to moto, which keeps a function of the same name.
+/// Every request's method and path is recorded, in order.
+struct LambdaSplit {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LambdaSplit {
+    fn start(invocations: u16, control: u16) -> LambdaSplit {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        listener.set_nonblocking(true).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Bounded: it ends when the test drops it, or after 10 minutes.
+            let began = std::time::Instant::now();
+            while !stop2.load(Ordering::Relaxed) && began.elapsed() < Duration::from_secs(600) {
+                let Ok((mut client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                client
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                // One request: the head, then Content-Length bytes of body.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    let n = client.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(i + 4);
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let n = client.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let request_line = head.lines().next().unwrap_or("").to_string();
+                let path = request_line.split_whitespace().nth(1).unwrap_or("");
+                let port = if path.ends_with("/invocations") {
+                    invocations
+                } else {
+                    control
+                };
+                seen2.lock().unwrap().push(
+                    request_line
+                        .rsplit_once(' ')
+                        .map(|(a, _)| a.to_string())
+                        .unwrap_or_default(),
+                );
+                // Forward with `Connection: close`, so the answer ends where the upstream closes.
+                let mut upstream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                let mut forwarded: Vec<u8> = head
+                    .lines()
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
+                    .flat_map(|l| format!("{l}\r\n").into_bytes())
+                    .collect();
+                forwarded.extend_from_slice(b"Connection: close\r\n\r\n");
+                forwarded.extend_from_slice(&buf[head_end..]);
+                upstream.write_all(&forwarded).unwrap();
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer);
+                // Lambda sends the log tail of an invocation asked with `--log-type Tail` in a
+                // header the emulator does not send; add one, as Lambda writes it.
+                if port == invocations {
+                    if let Some(eol) = answer.windows(2).position(|w| w == b"\r\n") {
+                        let header = format!("X-Amz-Log-Result: {LOG_TAIL_B64}\r\n");
+                        answer.splice(eol + 2..eol + 2, header.into_bytes());
+                    }
+                }
+                let _ = client.write_all(&answer);
+            }
+        });
+        LambdaSplit { url, seen, stop }
+    }
+}
+
+impl Drop for LambdaSplit {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn make_invoke_memory_sets_the_size_and_waits_before_invoking() {
+    let watch = Watch::start(&[]);
+    let moto = Moto::start();
+    let dir = scratch("memory");
+    quick_payloads(&dir);
+    create_stub_stack(
+        &moto,
+        &dir,
+        STACK,
+        "arn:aws:states:us-east-1:123456789012:stateMachine:none",
+    );
+    // The control plane's copy of the function, at 1,769 MB.
+    let o = shell(
+        &format!(
+            "python3 -c 'import zipfile; zipfile.ZipFile(\"code.zip\", \"w\").writestr(\"bootstrap\", \"\")'
+             aws --endpoint-url {m} iam create-role --role-name probe \
+               --assume-role-policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[]}}' >/dev/null
+             aws --endpoint-url {m} lambda create-function --function-name lambda-probe \
+               --runtime provided.al2023 --handler bootstrap --memory-size 1769 \
+               --role arn:aws:iam::123456789012:role/probe --zip-file fileb://code.zip >/dev/null",
+            m = moto.url
+        ),
+        &dir,
+        &[],
+    );
+    assert!(o.status.success(), "moto function: {}", text(&o));
+    let split = LambdaSplit::start(
+        watch.port,
+        moto.url.rsplit(':').next().unwrap().parse().unwrap(),
+    );
+
+    let out_dir = dir.join("out");
+    let make = || {
+        shell(
+            &format!(
+                "make -s -C {} invoke W={} ARCH=arm64 MEMORY=512",
+                repo().display(),
+                dir.join("bench-payloads/env.json").display()
+            ),
+            &dir,
+            &[
+                ("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str()),
+                ("AWS_ENDPOINT_URL_LAMBDA", split.url.as_str()),
+                ("STACK", STACK),
+                ("PROBE_OUT_DIR", out_dir.to_str().unwrap()),
+            ],
+        )
+    };
+    let o = make();
+    assert!(o.status.success(), "make invoke MEMORY=512: {}", text(&o));
+    assert!(text(&o).contains("memory 1769 -> 512 MB"), "{}", text(&o));
+    // The REPORT line, decoded from the log tail, tabs made readable.
+    assert!(
+        text(&o).contains(
+            "REPORT RequestId: 1  Duration: 12.34 ms  Billed Duration: 13 ms  Memory Size: 512 MB  Max Memory Used: 21 MB"
+        ),
+        "{}",
+        text(&o)
+    );
+    let size = aws(
+        &moto,
+        "lambda get-function-configuration --function-name lambda-probe --query MemorySize --output text",
+        &dir,
+    );
+    assert_eq!(size, "512");
+    // The update, then the waiter's reads, then the invocation.
+    let seen = split.seen.lock().unwrap().clone();
+    let update = seen
+        .iter()
+        .position(|r| r.starts_with("PUT ") && r.ends_with("/configuration"))
+        .unwrap_or_else(|| panic!("no configuration update: {seen:?}"));
+    let invoke = seen
+        .iter()
+        .position(|r| r.starts_with("POST ") && r.ends_with("/invocations"))
+        .unwrap_or_else(|| panic!("no invocation: {seen:?}"));
+    assert!(
+        update + 1 < invoke
+            && seen[update + 1..invoke]
+                .iter()
+                .all(|r| r.starts_with("GET ")),
+        "update, wait, then invoke: {seen:?}"
+    );
+    assert!(out_dir.join("invoke-env-arm64-512mb.json").exists());
+
+    // Already at that size: no update.
+    let before = split.seen.lock().unwrap().len();
+    let o = make();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("already 512 MB"), "{}", text(&o));
+    let again = split.seen.lock().unwrap()[before..].to_vec();
+    assert!(!again.iter().any(|r| r.starts_with("PUT ")), "{again:?}");
+}

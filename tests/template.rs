@@ -1,0 +1,439 @@
+//! template.yaml, checked for what `sam validate --lint` and `cfn-lint` do not know about this
+//! project: memory and timeout within Lambda's limits, both architectures from one build, Text
+//! logs for Power Tuning, a function role that may only PutItem into the io table, and the Power
+//! Tuning app scoped to the probe functions.
+//!
+//! scripts/template_json.py reads the YAML with SAM's own loader (CloudFormation tags such as !Ref
+//! included) and runs the SAM transform offline, so the roles SAM generates are checked as
+//! CloudFormation will create them.
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::Command;
+
+const BASIC_EXECUTION_ROLE: &str =
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+const POWER_TUNING_APP: &str =
+    "arn:aws:serverlessrepo:us-east-1:451282441545:applications/aws-lambda-power-tuning";
+const LAMBDA_MIN_MB: i64 = 128;
+const LAMBDA_MAX_MB: i64 = 10_240;
+const LAMBDA_MAX_TIMEOUT_S: i64 = 900;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// (template as written, template after the SAM transform)
+fn load_template() -> (Value, Value) {
+    let python = repo().join(".venv/bin/python");
+    let out = Command::new(&python)
+        .current_dir(repo())
+        .args(["scripts/template_json.py", "template.yaml"])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup.sh first)", python.display()));
+    assert!(
+        out.status.success(),
+        "scripts/template_json.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Value = serde_json::from_slice(&out.stdout).expect("JSON from template_json.py");
+    (v["template"].take(), v["transformed"].take())
+}
+
+fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    t["Resources"]
+        .as_object()
+        .map(|r| r.iter().filter(|(_, v)| v["Type"] == kind).collect())
+        .unwrap_or_default()
+}
+
+/// The parameter a `{"Ref": name}` names, if the value is one.
+fn referenced_parameter<'a>(t: &'a Value, v: &Value) -> Option<(&'a str, &'a Value)> {
+    let name = v.get("Ref")?.as_str()?;
+    t["Parameters"]
+        .as_object()?
+        .get_key_value(name)
+        .map(|(k, p)| (k.as_str(), p))
+}
+
+fn as_int(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// A numeric property: a literal within [lo, hi], or a Number parameter whose MinValue, MaxValue
+/// and Default all are.
+fn check_bounded(t: &Value, what: &str, v: &Value, lo: i64, hi: i64, p: &mut Vec<String>) {
+    if let Some((name, param)) = referenced_parameter(t, v) {
+        let min = as_int(&param["MinValue"]);
+        let max = as_int(&param["MaxValue"]);
+        let default = as_int(&param["Default"]);
+        if param["Type"] != "Number" {
+            p.push(format!("{what}: parameter {name} must be of Type Number"));
+        }
+        match (min, max, default) {
+            (Some(min), Some(max), Some(d)) => {
+                if min < lo || max > hi || min > max {
+                    p.push(format!(
+                        "{what}: parameter {name} allows {min}..={max}, Lambda allows {lo}..={hi}"
+                    ));
+                }
+                if d < min.max(lo) || d > max.min(hi) {
+                    p.push(format!(
+                        "{what}: parameter {name} defaults to {d}, outside its range"
+                    ));
+                }
+            }
+            _ => p.push(format!(
+                "{what}: parameter {name} needs MinValue, MaxValue and Default"
+            )),
+        }
+    } else {
+        match as_int(v) {
+            Some(x) if (lo..=hi).contains(&x) => {}
+            _ => p.push(format!("{what} = {v} is not within {lo}..={hi}")),
+        }
+    }
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().unwrap_or("?").to_string())
+            .collect(),
+        _ => vec![],
+    }
+}
+
+fn table_arn(table: &str) -> Value {
+    json!({"Fn::GetAtt": [table, "Arn"]})
+}
+
+/// Everything the linters would let through but this project does not.
+fn problems(written: &Value, transformed: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+
+    // --- the table
+    let tables = resources_of_type(transformed, "AWS::DynamoDB::Table");
+    if tables.len() != 1 {
+        p.push(format!(
+            "expected one DynamoDB table, found {}",
+            tables.len()
+        ));
+    }
+    let table = tables.first().map(|(n, _)| n.as_str()).unwrap_or("?");
+    if let Some((_, t)) = tables.first() {
+        let props = &t["Properties"];
+        if props["BillingMode"] != "PAY_PER_REQUEST" {
+            p.push("the table must be on-demand (BillingMode PAY_PER_REQUEST)".into());
+        }
+        if props["TimeToLiveSpecification"]
+            != json!({"AttributeName": "expires_at", "Enabled": true})
+        {
+            p.push("the table needs TTL enabled on expires_at".into());
+        }
+    }
+
+    // --- the functions, as CloudFormation will create them
+    let functions = resources_of_type(transformed, "AWS::Lambda::Function");
+    let mut arches = Vec::new();
+    for (name, f) in &functions {
+        let props = &f["Properties"];
+        let what = |field: &str| format!("{name}.{field}");
+        match props["Architectures"].as_array().map(Vec::as_slice) {
+            Some([a]) => arches.push(a.as_str().unwrap_or("?").to_string()),
+            _ => p.push(format!(
+                "{name}: Architectures must name exactly one architecture"
+            )),
+        }
+        if props["Runtime"] != "provided.al2023" {
+            p.push(format!("{name}: Runtime must be provided.al2023"));
+        }
+        if props["Handler"] != "bootstrap" {
+            p.push(format!("{name}: Handler must be bootstrap"));
+        }
+        if props["LoggingConfig"]["LogFormat"] != "Text" {
+            p.push(format!(
+                "{name}: LoggingConfig.LogFormat must be Text (Power Tuning parses the REPORT line)"
+            ));
+        }
+        check_bounded(
+            transformed,
+            &what("MemorySize"),
+            &props["MemorySize"],
+            LAMBDA_MIN_MB,
+            LAMBDA_MAX_MB,
+            &mut p,
+        );
+        check_bounded(
+            transformed,
+            &what("Timeout"),
+            &props["Timeout"],
+            1,
+            LAMBDA_MAX_TIMEOUT_S,
+            &mut p,
+        );
+        if props["Environment"]["Variables"]["TABLE_NAME"] != json!({"Ref": table}) {
+            p.push(format!(
+                "{name}: TABLE_NAME must be the table (Ref {table})"
+            ));
+        }
+
+        // The role: basic logging, and PutItem on the table; nothing else.
+        let Some(role) = props["Role"]["Fn::GetAtt"][0].as_str() else {
+            p.push(format!("{name}: Role must be a role of this template"));
+            continue;
+        };
+        let role_props = &transformed["Resources"][role]["Properties"];
+        if role_props["ManagedPolicyArns"] != json!([BASIC_EXECUTION_ROLE]) {
+            p.push(format!(
+                "{role}: managed policies must be exactly [AWSLambdaBasicExecutionRole], got {}",
+                role_props["ManagedPolicyArns"]
+            ));
+        }
+        for key in ["PermissionsBoundary"] {
+            if !role_props[key].is_null() {
+                p.push(format!("{role}: unexpected {key}"));
+            }
+        }
+        let statements: Vec<&Value> = role_props["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|pol| match &pol["PolicyDocument"]["Statement"] {
+                Value::Array(s) => s.iter().collect::<Vec<_>>(),
+                s @ Value::Object(_) => vec![s],
+                _ => vec![],
+            })
+            .collect();
+        if statements.is_empty() {
+            p.push(format!("{role}: no PutItem statement for the io workload"));
+        }
+        for s in statements {
+            if s["Effect"] != "Allow" || !s["NotAction"].is_null() || !s["NotResource"].is_null() {
+                p.push(format!("{role}: only plain Allow statements, got {s}"));
+            }
+            if actions(s) != ["dynamodb:PutItem"] {
+                p.push(format!(
+                    "{role}: actions must be exactly dynamodb:PutItem, got {:?}",
+                    actions(s)
+                ));
+            }
+            let resource = match &s["Resource"] {
+                Value::Array(a) if a.len() == 1 => a[0].clone(),
+                other => other.clone(),
+            };
+            if resource != table_arn(table) {
+                p.push(format!(
+                    "{role}: the resource must be the table's ARN only, got {}",
+                    s["Resource"]
+                ));
+            }
+        }
+        // No other policy resource may attach itself to the role.
+        for kind in [
+            "AWS::IAM::Policy",
+            "AWS::IAM::ManagedPolicy",
+            "AWS::IAM::RolePolicy",
+        ] {
+            for (pname, pol) in resources_of_type(transformed, kind) {
+                if pol["Properties"]
+                    .to_string()
+                    .contains(&format!("\"{role}\""))
+                {
+                    p.push(format!("{pname} ({kind}) adds permissions to {role}"));
+                }
+            }
+        }
+    }
+    arches.sort();
+    if arches != ["arm64", "x86_64"] {
+        p.push(format!(
+            "expected one arm64 and one x86_64 function, got {arches:?}"
+        ));
+    }
+
+    // --- both built from one source by cargo-lambda (only the written template has Metadata
+    // and CodeUri as SAM reads them)
+    let globals_code = &written["Globals"]["Function"]["CodeUri"];
+    let mut code_uris = Vec::new();
+    for (name, f) in resources_of_type(written, "AWS::Serverless::Function") {
+        if f["Metadata"]["BuildMethod"] != "rust-cargolambda" {
+            p.push(format!(
+                "{name}: Metadata.BuildMethod must be rust-cargolambda"
+            ));
+        }
+        if f["Metadata"]["BuildProperties"]["Binary"] != "lambda-probe" {
+            p.push(format!(
+                "{name}: BuildProperties.Binary must be lambda-probe"
+            ));
+        }
+        let code = match &f["Properties"]["CodeUri"] {
+            Value::Null => globals_code.clone(),
+            c => c.clone(),
+        };
+        code_uris.push(code);
+        // Each architecture can be switched off, and is on by default.
+        let on_by_default = f["Condition"]
+            .as_str()
+            .and_then(|c| written["Conditions"][c]["Fn::Equals"].as_array())
+            .is_some_and(|eq| {
+                eq.iter().any(|x| {
+                    referenced_parameter(written, x)
+                        .is_some_and(|(_, param)| eq.contains(&param["Default"]))
+                })
+            });
+        if !on_by_default {
+            p.push(format!(
+                "{name}: needs a Condition on a parameter that switches it, on by default"
+            ));
+        }
+    }
+    code_uris.dedup();
+    if code_uris.len() != 1 {
+        p.push(format!(
+            "the functions must share one CodeUri, got {code_uris:?}"
+        ));
+    }
+
+    // --- Power Tuning: optional, off by default, scoped to the probe functions
+    let apps = resources_of_type(written, "AWS::Serverless::Application");
+    match apps.as_slice() {
+        [(name, app)] => {
+            let loc = &app["Properties"]["Location"];
+            if loc["ApplicationId"] != POWER_TUNING_APP || loc["SemanticVersion"] != "4.4.0" {
+                p.push(format!(
+                    "{name}: must be Power Tuning 4.4.0 from the SAR, got {loc}"
+                ));
+            }
+            let off_by_default = app["Condition"]
+                .as_str()
+                .and_then(|c| written["Conditions"][c]["Fn::Equals"].as_array())
+                .is_some_and(|eq| {
+                    eq.contains(&json!("true"))
+                        && eq.iter().any(|x| {
+                            referenced_parameter(written, x)
+                                .is_some_and(|(_, param)| param["Default"] == "false")
+                        })
+                });
+            if !off_by_default {
+                p.push(format!(
+                    "{name}: must sit behind a condition that is off by default"
+                ));
+            }
+            let scope = app["Properties"]["Parameters"]["lambdaResource"]["Fn::Sub"]
+                .as_str()
+                .unwrap_or("");
+            let prefix = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:";
+            match scope.strip_prefix(prefix) {
+                Some(pattern) if pattern.len() > 1 && !pattern.starts_with('*') => {
+                    let head = pattern.trim_end_matches('*');
+                    for (fname, f) in resources_of_type(written, "AWS::Serverless::Function") {
+                        let fn_name = f["Properties"]["FunctionName"]["Fn::Sub"].as_str();
+                        if !fn_name.is_some_and(|n| n.starts_with(head) && n != head) {
+                            p.push(format!(
+                                "{fname}: its FunctionName {fn_name:?} is outside Power Tuning's lambdaResource {scope:?}"
+                            ));
+                        }
+                    }
+                }
+                _ => p.push(format!(
+                    "{name}: lambdaResource must name the probe functions' prefix in this account and region, got {scope:?}"
+                )),
+            }
+        }
+        other => p.push(format!(
+            "expected one Power Tuning application, found {}",
+            other.len()
+        )),
+    }
+
+    // --- Outputs make tune and make invoke read
+    let outputs = written["Outputs"].as_object().cloned().unwrap_or_default();
+    for key in [
+        "Arm64FunctionName",
+        "Arm64FunctionArn",
+        "X86FunctionName",
+        "X86FunctionArn",
+        "TableName",
+        "PowerTuningStateMachineArn",
+    ] {
+        if !outputs.contains_key(key) {
+            p.push(format!("Outputs.{key} is missing"));
+        }
+    }
+    p
+}
+
+#[test]
+fn the_template_keeps_what_the_linters_do_not_check() {
+    let (written, transformed) = load_template();
+    let p = problems(&written, &transformed);
+    assert!(p.is_empty(), "template.yaml:\n{}", p.join("\n"));
+}
+
+/// The checks fail when they should: each edit below breaks one rule.
+#[test]
+fn the_template_checks_catch_each_broken_rule() {
+    let (written, transformed) = load_template();
+    type Edit = fn(&mut Value, &mut Value);
+    let cases: Vec<(&str, Edit)> = vec![
+        ("MemorySize", |_, t| {
+            t["Parameters"]["MemorySize"]["MaxValue"] = json!(20480);
+        }),
+        ("Timeout", |_, t| {
+            t["Parameters"]["Timeout"]["MaxValue"] = json!(3600);
+        }),
+        ("LogFormat", |_, t| {
+            t["Resources"]["Arm64Function"]["Properties"]["LoggingConfig"]["LogFormat"] =
+                json!("JSON");
+        }),
+        ("x86_64", |_, t| {
+            t["Resources"]["X86Function"]["Properties"]["Architectures"] = json!(["arm64"]);
+        }),
+        ("dynamodb:PutItem", |_, t| {
+            t["Resources"]["Arm64FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                ["Statement"][0]["Action"] = json!(["dynamodb:PutItem", "dynamodb:Scan"]);
+        }),
+        ("table's ARN only", |_, t| {
+            t["Resources"]["X86FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                ["Statement"][0]["Resource"] = json!("*");
+        }),
+        ("managed policies", |_, t| {
+            t["Resources"]["Arm64FunctionRole"]["Properties"]["ManagedPolicyArns"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess"));
+        }),
+        ("TTL", |_, t| {
+            t["Resources"]["ResultsTable"]["Properties"]["TimeToLiveSpecification"]
+                ["AttributeName"] = json!("ttl");
+        }),
+        ("off by default", |w, _| {
+            w["Parameters"]["DeployPowerTuning"]["Default"] = json!("true");
+        }),
+        ("lambdaResource", |w, _| {
+            w["Resources"]["PowerTuningApp"]["Properties"]["Parameters"]["lambdaResource"] = json!({"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*"});
+        }),
+        ("rust-cargolambda", |w, _| {
+            w["Resources"]["X86Function"]["Metadata"]["BuildMethod"] = json!("makefile");
+        }),
+        ("Outputs.X86FunctionArn", |w, _| {
+            w["Outputs"]
+                .as_object_mut()
+                .unwrap()
+                .remove("X86FunctionArn");
+        }),
+    ];
+    for (needle, edit) in cases {
+        let (mut w, mut t) = (written.clone(), transformed.clone());
+        edit(&mut w, &mut t);
+        let p = problems(&w, &t);
+        assert!(
+            p.iter().any(|x| x.contains(needle)),
+            "breaking {needle:?} went unnoticed: {p:?}"
+        );
+    }
+}

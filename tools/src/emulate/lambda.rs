@@ -1,0 +1,202 @@
+//! Lambda's resource model for a memory size, and what of it this host can reproduce.
+
+use lambda_probe::measure::stats::round;
+
+/// Lambda's memory sizes, in MB (MiB really: Lambda's "MB" are 2^20 bytes).
+pub const MIN_MEMORY_MB: u32 = 128;
+pub const MAX_MEMORY_MB: u32 = 10_240;
+
+/// At 1,769 MB a function gets one vCPU-second per second; the share is proportional to memory.
+pub const MB_PER_VCPU: f64 = 1769.0;
+/// The most Lambda gives (reached only past 10,240 MB, so never in practice; kept as the rule).
+pub const MAX_VCPU: f64 = 6.0;
+
+/// The vCPU-seconds per second a function of `memory_mb` gets.
+pub fn vcpu_share(memory_mb: u32) -> f64 {
+    (memory_mb as f64 / MB_PER_VCPU).min(MAX_VCPU)
+}
+
+/// The cores a function of `memory_mb` sees, as measured from inside Lambda:
+/// 2 up to 3,008 MB, then 3 / 4 / 5 / 6 from 3,009 / 5,308 / 7,077 / 8,846 MB.
+pub fn visible_cores(memory_mb: u32) -> u32 {
+    match memory_mb {
+        0..=3008 => 2,
+        3009..=5307 => 3,
+        5308..=7076 => 4,
+        7077..=8845 => 5,
+        _ => 6,
+    }
+}
+
+/// What one memory size gets here: Lambda's figures, what is applied, and what differs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub memory_mb: u32,
+    /// Lambda's share; applied as the CFS quota as is, never capped to the host.
+    pub vcpu: f64,
+    /// The cores Lambda shows.
+    pub lambda_cores: u32,
+    /// The host CPUs the run may use (the first `lambda_cores` of the host's, at most).
+    pub cpus: Vec<u32>,
+    /// Where this host cannot give what Lambda would, in words; empty when faithful.
+    pub not_reproducible: Vec<String>,
+}
+
+impl Plan {
+    /// `host_cpus`: the CPUs the parent cgroup may use; `host_memory_bytes`: MemTotal.
+    pub fn new(memory_mb: u32, host_cpus: &[u32], host_memory_bytes: Option<u64>) -> Plan {
+        let vcpu = vcpu_share(memory_mb);
+        let lambda_cores = visible_cores(memory_mb);
+        let host = host_cpus.len() as u32;
+        let cpus: Vec<u32> = host_cpus
+            .iter()
+            .copied()
+            .take(lambda_cores as usize)
+            .collect();
+        let mut not_reproducible = Vec::new();
+        if lambda_cores > host {
+            not_reproducible.push(format!(
+                "Lambda shows {lambda_cores} cores at {memory_mb} MB; this host has {host}, so the run saw {host}"
+            ));
+        }
+        if vcpu > host as f64 {
+            not_reproducible.push(format!(
+                "Lambda gives {:.3} vCPU at {memory_mb} MB; this host has {host} cores, so the run got at most {host}",
+                round(vcpu, 3)
+            ));
+        }
+        if let Some(total) = host_memory_bytes {
+            if mib_to_bytes(memory_mb) > total {
+                not_reproducible.push(format!(
+                    "the {memory_mb} MB limit is above this host's {} MiB of memory",
+                    total >> 20
+                ));
+            }
+        }
+        Plan {
+            memory_mb,
+            vcpu,
+            lambda_cores,
+            cpus,
+            not_reproducible,
+        }
+    }
+
+    pub fn memory_bytes(&self) -> u64 {
+        mib_to_bytes(self.memory_mb)
+    }
+
+    /// The CFS quota for `period_us`: the share times the period, at least the kernel's 1 ms.
+    pub fn quota_us(&self, period_us: u64) -> u64 {
+        ((self.vcpu * period_us as f64).round() as u64).max(1000)
+    }
+}
+
+pub fn mib_to_bytes(mb: u32) -> u64 {
+    (mb as u64) << 20
+}
+
+/// Parses `128,256,1769`: Lambda memory sizes in MB, in the order given.
+pub fn parse_memory_list(text: &str) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let mb: u32 = part
+            .parse()
+            .map_err(|_| format!("--memory: {part:?} is not a whole number of MB"))?;
+        if !(MIN_MEMORY_MB..=MAX_MEMORY_MB).contains(&mb) {
+            return Err(format!(
+                "--memory: {mb} MB is not a Lambda memory size ({MIN_MEMORY_MB}..={MAX_MEMORY_MB} MB)"
+            ));
+        }
+        out.push(mb);
+    }
+    if out.is_empty() {
+        return Err("--memory needs at least one size in MB, e.g. 128,512,1769".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn share_is_proportional_to_memory() {
+        assert_eq!(vcpu_share(1769), 1.0);
+        assert!((vcpu_share(884) - 0.4997).abs() < 1e-4);
+        assert_eq!(vcpu_share(3538), 2.0);
+        assert!((vcpu_share(10_240) - 5.7886).abs() < 1e-4);
+        assert_eq!(vcpu_share(20_000), MAX_VCPU);
+    }
+
+    #[test]
+    fn cores_follow_lambdas_table() {
+        for (mb, cores) in [
+            (128, 2),
+            (3008, 2),
+            (3009, 3),
+            (5307, 3),
+            (5308, 4),
+            (7076, 4),
+            (7077, 5),
+            (8845, 5),
+            (8846, 6),
+            (10_240, 6),
+        ] {
+            assert_eq!(visible_cores(mb), cores, "{mb} MB");
+        }
+    }
+
+    #[test]
+    fn quota_for_a_period() {
+        let p = Plan::new(884, &[0, 1], None);
+        assert_eq!(p.quota_us(100_000), 49_972);
+        assert_eq!(Plan::new(1769, &[0, 1], None).quota_us(100_000), 100_000);
+        // The kernel refuses quotas under 1 ms.
+        assert_eq!(Plan::new(128, &[0, 1], None).quota_us(10_000), 1000);
+        assert_eq!(p.memory_bytes(), 884 << 20);
+    }
+
+    #[test]
+    fn what_the_host_cannot_give_is_said_not_capped() {
+        let p = Plan::new(1769, &[0, 1], Some(24 << 30));
+        assert_eq!(p.cpus, vec![0, 1]);
+        assert!(p.not_reproducible.is_empty(), "{:?}", p.not_reproducible);
+
+        // 3,538 MB: 2.0 vCPU fits two cores, but Lambda shows 3 cores.
+        let p = Plan::new(3538, &[0, 1], Some(24 << 30));
+        assert_eq!(p.vcpu, 2.0);
+        assert_eq!(p.cpus, vec![0, 1]);
+        assert_eq!(p.not_reproducible.len(), 1);
+        assert!(p.not_reproducible[0].contains("3 cores"), "{:?}", p);
+
+        // 5,308 MB: 3 vCPU and 4 cores on a 2-core host: both said; the quota stays Lambda's.
+        let p = Plan::new(5308, &[2, 3], Some(24 << 30));
+        assert!((p.vcpu - 3.0006).abs() < 1e-3);
+        assert_eq!(p.cpus, vec![2, 3]);
+        assert_eq!(p.not_reproducible.len(), 2, "{:?}", p.not_reproducible);
+        assert!(p.quota_us(100_000) > 300_000);
+
+        // A 6-core host takes only the first cores Lambda shows.
+        let p = Plan::new(1024, &[0, 1, 2, 3, 4, 5], None);
+        assert_eq!(p.cpus, vec![0, 1]);
+
+        let p = Plan::new(10_240, &[0, 1, 2, 3, 4, 5, 6, 7], Some(4 << 30));
+        assert!(p.not_reproducible.iter().any(|n| n.contains("memory")));
+    }
+
+    #[test]
+    fn memory_lists() {
+        assert_eq!(
+            parse_memory_list("128, 1769,3538").unwrap(),
+            vec![128, 1769, 3538]
+        );
+        assert!(parse_memory_list("64").unwrap_err().contains("128..=10240"));
+        assert!(parse_memory_list("10241").is_err());
+        assert!(parse_memory_list("1gb").unwrap_err().contains("1gb"));
+        assert!(parse_memory_list(",").is_err());
+    }
+}

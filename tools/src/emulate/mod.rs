@@ -1,0 +1,748 @@
+//! `emulate`: run the probe under Lambda's CPU share and memory limit, one memory size after
+//! another, with cgroups, and print one JSON line per run plus a table.
+//!
+//! Per memory size M: a CFS quota of M ÷ 1,769 vCPU, the cores Lambda shows (cpuset), a memory
+//! limit of M MB and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE=M`; each run is `lambda-probe run -` in a
+//! fresh cgroup. What this host cannot give is said in the results, never capped silently.
+
+/// eprintln!, except that a closed standard error (a hung-up terminal) is ignored instead of
+/// panicking, so that cleanup always runs to its end.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+mod cgroup;
+mod child;
+mod lambda;
+mod signals;
+mod table;
+
+use cgroup::{CoresVia, RunCgroup, RunStats, Session, SetupError};
+use child::Ending;
+use lambda::Plan;
+use lambda_probe::measure::stats::round;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+lambda-probe-tools emulate: the probe under Lambda's CPU share and memory limit, per memory size.
+
+usage:
+  lambda-probe-tools emulate --memory 128,512,1769 --payload <file.json | -> [options]
+
+  --memory LIST      Lambda memory sizes in MB, 128..=10240, comma-separated, run in that order.
+                     Each gets a CPU quota of M / 1769 vCPU (cgroup cpu), the cores Lambda
+                     shows (2 up to 3008 MB, then 3/4/5/6 from 3009/5308/7077/8846 MB; cpuset),
+                     a memory limit of M MB, and AWS_LAMBDA_FUNCTION_MEMORY_SIZE=M.
+  --payload FILE     The event, as for `lambda-probe run` (- reads standard input).
+  --runs N           Runs per memory size, 1..=100 (default 1). Every run is a fresh probe
+                     process, so each is a cold start (the probe says so in `environment`).
+  --out FILE         Write the JSON lines there instead of standard output.
+  --probe PATH       The probe binary (default: lambda-probe next to this program).
+  --timeout-ms N     Each run's deadline, as a Lambda timeout, 1..=900000 (default 900000);
+                     a run still going 10 s past it is killed and recorded as failed.
+  --unthrottled      Run without cgroups (no CPU or memory limit; only the environment
+                     variable is set). Results then say \"emulated\": null.
+
+Needs root, or a cgroup v2 subtree delegated to you, to create cgroups (v1 or v2, detected).
+Output: one JSON line per run: the probe's response (or its error) with \"emulated\" (the
+limits applied, read back from the kernel, and what this host cannot reproduce) and
+\"emulate_run\" (status ok | function_error | failed, the reason, the cgroup's counters: peak
+memory, OOM kills, throttling). Progress lines and the final table go to standard error.
+Exit status: 0 when the sweep ran to its end (failed runs are results), 1 when it could not
+start or the probe refused the payload, 2 for bad arguments, 128+N when stopped by signal N.
+";
+
+/// The longest a run may be given: Lambda's maximum timeout.
+const MAX_TIMEOUT_MS: u64 = 900_000;
+const MAX_RUNS: u32 = 100;
+
+#[derive(Debug, PartialEq)]
+struct Args {
+    memory_mb: Vec<u32>,
+    payload: String,
+    runs: u32,
+    out: Option<PathBuf>,
+    probe: Option<PathBuf>,
+    timeout_ms: u64,
+    unthrottled: bool,
+}
+
+/// Ok(None): help was asked for.
+fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
+    let mut memory = None;
+    let mut payload = None;
+    let mut runs = 1;
+    let mut out = None;
+    let mut probe = None;
+    let mut timeout_ms = MAX_TIMEOUT_MS;
+    let mut unthrottled = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--memory" => memory = Some(lambda::parse_memory_list(&value("--memory")?)?),
+            "--payload" => payload = Some(value("--payload")?),
+            "--runs" => {
+                let v = value("--runs")?;
+                runs = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_RUNS).contains(n))
+                    .ok_or_else(|| format!("--runs: {v:?} is not a count in 1..={MAX_RUNS}"))?;
+            }
+            "--out" => out = Some(PathBuf::from(value("--out")?)),
+            "--probe" => probe = Some(PathBuf::from(value("--probe")?)),
+            "--timeout-ms" => {
+                let v = value("--timeout-ms")?;
+                timeout_ms = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_TIMEOUT_MS).contains(n))
+                    .ok_or_else(|| {
+                        format!("--timeout-ms: {v:?} is not a whole number of ms in 1..={MAX_TIMEOUT_MS}")
+                    })?;
+            }
+            "--unthrottled" => unthrottled = true,
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    Ok(Some(Args {
+        memory_mb: memory.ok_or("--memory is required, e.g. --memory 128,512,1769")?,
+        payload: payload.ok_or("--payload is required (a file, or - for standard input)")?,
+        runs,
+        out,
+        probe,
+        timeout_ms,
+        unthrottled,
+    }))
+}
+
+pub fn main(args: &[String]) -> ExitCode {
+    let args = match parse_args(args) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            say!("emulate: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            say!("emulate: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The limits one run got, as attached to its JSON line.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Emulated {
+    pub memory_mb: u32,
+    /// The CFS quota ÷ period, as read back from the kernel.
+    pub cpu_quota_vcpu: f64,
+    /// The CPUs the run could use.
+    pub cores: u32,
+    pub cgroup: &'static str,
+    pub cpu_quota_us: u64,
+    pub cpu_period_us: u64,
+    pub cpus: String,
+    pub cores_via: CoresVia,
+    pub memory_limit_bytes: u64,
+    pub swap: &'static str,
+    /// What Lambda gives at this size.
+    pub lambda_vcpu: f64,
+    pub lambda_cores: u32,
+    /// Where this host differs from Lambda at this size (empty: faithful).
+    pub not_reproducible: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The probe answered with a response.
+    Ok,
+    /// The probe answered with an error (`errorType`), as a Lambda function error.
+    FunctionError,
+    /// The run died or hung: no answer.
+    Failed,
+}
+
+/// Why a run failed.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The kernel's OOM killer killed a process of the run at the memory limit.
+    OomKill,
+    /// Killed by a signal.
+    Signal,
+    /// Still running past its deadline plus the grace; killed.
+    Timeout,
+    /// Exited with a status other than the probe's 0 (response) or 1 (error).
+    ExitStatus,
+    /// Exited without a JSON answer.
+    BadOutput,
+    /// Its cgroup or process could not be set up.
+    Setup,
+}
+
+/// This tool's account of one run, attached to its JSON line as `emulate_run`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RunInfo {
+    pub memory_mb: u32,
+    pub run: u32,
+    pub runs: u32,
+    pub status: Status,
+    pub reason: Option<Reason>,
+    /// In words: the error type and message, or how the run died.
+    pub detail: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    /// Spawn to exit of the probe process, start-up included.
+    pub process_wall_ms: Option<f64>,
+    /// What the run's cgroup counted (null when unthrottled).
+    pub cgroup_stats: Option<RunStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr_tail: Option<String>,
+}
+
+/// One run's JSON line, in parts.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Position of its memory size in `--memory`.
+    pub size_index: usize,
+    pub plan: Plan,
+    pub emulated: Option<Emulated>,
+    pub info: RunInfo,
+    /// The probe's response or error object.
+    pub answer: Option<Map<String, Value>>,
+}
+
+impl Record {
+    pub fn line(&self) -> Value {
+        let mut m = self.answer.clone().unwrap_or_default();
+        m.insert(
+            "emulated".into(),
+            serde_json::to_value(&self.emulated).unwrap_or(Value::Null),
+        );
+        m.insert(
+            "emulate_run".into(),
+            serde_json::to_value(&self.info).unwrap_or(Value::Null),
+        );
+        Value::Object(m)
+    }
+}
+
+fn default_probe() -> Result<PathBuf, String> {
+    let me =
+        std::env::current_exe().map_err(|e| format!("cannot find this program's path: {e}"))?;
+    Ok(me.with_file_name("lambda-probe"))
+}
+
+fn read_payload(source: &str) -> Result<Vec<u8>, String> {
+    let bytes = if source == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+            .map_err(|e| format!("cannot read the payload from standard input: {e}"))?;
+        b
+    } else {
+        std::fs::read(source).map_err(|e| format!("cannot read the payload {source}: {e}"))?
+    };
+    serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| format!("the payload {source} is not JSON: {e}"))?;
+    Ok(bytes)
+}
+
+fn permission_help(e: &SetupError) -> String {
+    let mut s = format!("cannot set up cgroups: {}", e.message);
+    if e.needs_permission {
+        s += "\n\nEmulating Lambda needs to create cgroups with the cpu and memory controllers \
+(and cpuset for the cores): run as root (sudo), or on cgroup v2 from a cgroup delegated to you \
+that holds no other process, e.g. `systemd-run --user --scope -p Delegate=yes lambda-probe-tools \
+emulate …`. To run without Lambda's CPU and memory limits anyway, pass --unthrottled (the results \
+then say \"emulated\": null).";
+    }
+    s
+}
+
+fn run(args: &Args) -> Result<ExitCode, String> {
+    signals::install()?;
+    let probe = match &args.probe {
+        Some(p) => p.clone(),
+        None => default_probe()?,
+    };
+    if !probe.is_file() {
+        return Err(format!(
+            "no probe binary at {}: build it with `cargo build --release --bin lambda-probe` (it goes next to this program), or pass --probe PATH",
+            probe.display()
+        ));
+    }
+    let payload = read_payload(&args.payload)?;
+    let session = if args.unthrottled {
+        None
+    } else {
+        let layout = cgroup::detect().map_err(|e| {
+            permission_help(&SetupError {
+                message: e,
+                needs_permission: true,
+            })
+        })?;
+        Some(Session::create(&layout).map_err(|e| permission_help(&e))?)
+    };
+    let mut sink: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let host_cpus = match &session {
+        Some(s) => s.host_cpus.clone(),
+        None => cgroup::affinity_cpus(),
+    };
+    let host_memory = cgroup::host_memory_bytes();
+    say!(
+        "emulate: {} on a host of {} cores ({}), {} MiB, swap {}; probe {}; payload {}; {} run(s) per size",
+        match &session {
+            Some(s) => s.describe(),
+            None => "UNTHROTTLED (--unthrottled: no cgroup, no CPU or memory limit)".to_string(),
+        },
+        host_cpus.len(),
+        cgroup::format_cpu_list(&host_cpus),
+        host_memory.map(|b| (b >> 20).to_string()).unwrap_or_else(|| "?".into()),
+        if cgroup::swap_on() { "on" } else { "off" },
+        probe.display(),
+        args.payload,
+        args.runs,
+    );
+    for n in session.iter().flat_map(|s| &s.notes) {
+        say!("emulate: note: {n}");
+    }
+
+    let total = args.memory_mb.len() as u32 * args.runs;
+    let mut records: Vec<Record> = Vec::new();
+    let mut stopped_by = None;
+    let mut refused = None;
+    'sweep: for (size_index, &memory_mb) in args.memory_mb.iter().enumerate() {
+        let plan = Plan::new(memory_mb, &host_cpus, host_memory);
+        for run in 1..=args.runs {
+            if let Some(sig) = signals::received() {
+                stopped_by = Some(sig);
+                break 'sweep;
+            }
+            let r = run_one(args, &probe, &payload, session.as_ref(), &plan, run);
+            let record = match r {
+                Ok(record) => record,
+                Err(sig) => {
+                    stopped_by = Some(sig);
+                    break 'sweep;
+                }
+            };
+            let record = Record {
+                size_index,
+                ..record
+            };
+            let mut line = record.line().to_string();
+            line.push('\n');
+            sink.write_all(line.as_bytes())
+                .and_then(|_| sink.flush())
+                .map_err(|e| format!("cannot write the results: {e}"))?;
+            say!(
+                "emulate: [{:>w$}/{total}] {}",
+                records.len() + 1,
+                table::progress(&record),
+                w = total.to_string().len()
+            );
+            let invalid = record
+                .answer
+                .as_ref()
+                .and_then(|a| a.get("errorType"))
+                .is_some_and(|t| t == "InvalidPayload");
+            records.push(record);
+            if invalid {
+                refused = Some(());
+                break 'sweep;
+            }
+        }
+    }
+    drop(session);
+    say!("{}", table::table(&records, &args.memory_mb).trim_end());
+    if let Some(sig) = stopped_by {
+        say!(
+            "emulate: stopped by {} after {} of {total} runs; every cgroup was removed",
+            signals::name(sig),
+            records.len()
+        );
+        return Ok(ExitCode::from((128 + sig.clamp(0, 127)) as u8));
+    }
+    if refused.is_some() {
+        return Err(
+            "the probe refused the payload (InvalidPayload, above): fix it and run again".into(),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One run in its own cgroup. Err(signal) when this tool was told to stop meanwhile.
+fn run_one(
+    args: &Args,
+    probe: &Path,
+    payload: &[u8],
+    session: Option<&Session>,
+    plan: &Plan,
+    run: u32,
+) -> Result<Record, i32> {
+    let mut info = RunInfo {
+        memory_mb: plan.memory_mb,
+        run,
+        runs: args.runs,
+        status: Status::Failed,
+        reason: None,
+        detail: None,
+        exit_code: None,
+        signal: None,
+        process_wall_ms: None,
+        cgroup_stats: None,
+        stderr_tail: None,
+    };
+    let mut record = Record {
+        size_index: 0,
+        plan: plan.clone(),
+        emulated: None,
+        info: info.clone(),
+        answer: None,
+    };
+    let setup_failed = |mut record: Record, detail: String| {
+        record.info.reason = Some(Reason::Setup);
+        record.info.detail = Some(detail);
+        record
+    };
+    let mut cg = match session {
+        Some(s) => {
+            let name = format!("m{}-r{run}", plan.memory_mb);
+            match RunCgroup::create(s, &name, plan) {
+                Ok(cg) => {
+                    record.emulated = Some(emulated(s, plan, &cg));
+                    Some(cg)
+                }
+                Err(e) => return Ok(setup_failed(record, e)),
+            }
+        }
+        None => None,
+    };
+    let spec = child::Spec {
+        probe,
+        payload,
+        memory_mb: plan.memory_mb,
+        timeout_ms: args.timeout_ms,
+        procs_files: cg.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
+        affinity: match (session, &cg) {
+            (Some(s), Some(_)) if s.cores_via == CoresVia::Affinity => Some(plan.cpus.clone()),
+            _ => None,
+        },
+    };
+    let mut running = match child::spawn(&spec) {
+        Ok(r) => r,
+        Err(e) => return Ok(setup_failed(record, e)),
+    };
+    let limit = Duration::from_millis(args.timeout_ms) + child::KILL_GRACE;
+    let (ending, wall_ms) = match running.wait(limit) {
+        Ok(w) => w,
+        Err(e) => return Ok(setup_failed(record, e)),
+    };
+    if let Ending::Interrupted(sig) = ending {
+        return Err(sig);
+    }
+    let stats = cg.as_ref().map(|c| c.stats());
+    if let Some(c) = cg.as_mut() {
+        if let Err(e) = c.remove() {
+            say!("emulate: warning: {e}");
+        }
+    }
+    let output = running.output(Duration::from_secs(5));
+    let classified = classify(ending, &output.stdout, stats.as_ref());
+    info.status = classified.status;
+    info.reason = classified.reason;
+    info.detail = classified.detail;
+    info.process_wall_ms = Some(round(wall_ms, 3));
+    match ending {
+        Ending::Exited(code) => info.exit_code = Some(code),
+        Ending::Signaled(sig) => info.signal = Some(signals::name(sig)),
+        Ending::TimedOut | Ending::Interrupted(_) => info.signal = Some("SIGKILL".into()),
+    }
+    info.cgroup_stats = stats;
+    if info.status == Status::Failed && !output.stderr_tail.is_empty() {
+        info.stderr_tail = Some(output.stderr_tail);
+    }
+    record.info = info;
+    record.answer = classified.answer;
+    Ok(record)
+}
+
+fn emulated(session: &Session, plan: &Plan, cg: &RunCgroup) -> Emulated {
+    let a = &cg.applied;
+    Emulated {
+        memory_mb: plan.memory_mb,
+        cpu_quota_vcpu: round(a.cpu_quota_us as f64 / a.cpu_period_us.max(1) as f64, 4),
+        cores: a.cpus.len() as u32,
+        cgroup: cgroup::version_name(session.version),
+        cpu_quota_us: a.cpu_quota_us,
+        cpu_period_us: a.cpu_period_us,
+        cpus: cgroup::format_cpu_list(&a.cpus),
+        cores_via: a.cores_via,
+        memory_limit_bytes: a.memory_limit_bytes,
+        swap: a.swap,
+        lambda_vcpu: round(plan.vcpu, 4),
+        lambda_cores: plan.lambda_cores,
+        not_reproducible: plan.not_reproducible.clone(),
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Classified {
+    status: Status,
+    reason: Option<Reason>,
+    detail: Option<String>,
+    answer: Option<Map<String, Value>>,
+}
+
+/// What a run's ending and output mean. The probe's `run` door exits 0 with a response or 1
+/// with an error object; anything else is a failed run, and an OOM kill in its cgroup is named
+/// as the reason whatever the exit looked like.
+fn classify(ending: Ending, stdout: &str, stats: Option<&RunStats>) -> Classified {
+    let answer = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| serde_json::from_str::<Value>(l).ok())
+        .and_then(|v| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        });
+    let oom_kills = stats.and_then(|s| s.oom_kills).unwrap_or(0);
+    let limit_mib = |s: Option<&RunStats>| {
+        s.and_then(|s| s.peak_memory_bytes)
+            .map(|b| format!(", peak {:.1} MiB", b as f64 / 1048576.0))
+            .unwrap_or_default()
+    };
+    let failed = |reason: Reason, detail: String| Classified {
+        status: Status::Failed,
+        reason: Some(reason),
+        detail: Some(detail),
+        answer: None,
+    };
+    let how = match ending {
+        Ending::Exited(c) => format!("exited with status {c}"),
+        Ending::Signaled(s) => format!("was killed by {}", signals::name(s)),
+        Ending::TimedOut => format!(
+            "was still running {} s past its deadline, and was killed",
+            child::KILL_GRACE.as_secs()
+        ),
+        Ending::Interrupted(s) => format!("was stopped by {}", signals::name(s)),
+    };
+    if oom_kills > 0 {
+        return failed(
+            Reason::OomKill,
+            format!(
+                "the OOM killer killed {oom_kills} process(es) of the run at its memory limit; the probe {how}{}",
+                limit_mib(stats)
+            ),
+        );
+    }
+    match (ending, answer) {
+        (Ending::Exited(0), Some(a)) if !a.contains_key("errorType") => Classified {
+            status: Status::Ok,
+            reason: None,
+            detail: None,
+            answer: Some(a),
+        },
+        (Ending::Exited(1), Some(a)) if a.contains_key("errorType") => Classified {
+            status: Status::FunctionError,
+            reason: None,
+            detail: Some(format!(
+                "{}: {}",
+                a["errorType"].as_str().unwrap_or("?"),
+                a.get("errorMessage").and_then(Value::as_str).unwrap_or("")
+            )),
+            answer: Some(a),
+        },
+        (Ending::Signaled(_), _) => failed(Reason::Signal, format!("the probe {how}")),
+        (Ending::TimedOut, _) => failed(Reason::Timeout, format!("the probe {how}")),
+        (Ending::Exited(0 | 1), _) => failed(
+            Reason::BadOutput,
+            format!("the probe {how} without a JSON answer on standard output"),
+        ),
+        (Ending::Exited(_), _) | (Ending::Interrupted(_), _) => {
+            failed(Reason::ExitStatus, format!("the probe {how}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn arguments() {
+        let a = parse_args(&args(&[
+            "--memory",
+            "128,1769",
+            "--payload",
+            "p.json",
+            "--runs",
+            "3",
+            "--timeout-ms",
+            "5000",
+            "--unthrottled",
+            "--out",
+            "r.jsonl",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.memory_mb, vec![128, 1769]);
+        assert_eq!(a.runs, 3);
+        assert_eq!(a.timeout_ms, 5000);
+        assert!(a.unthrottled);
+        assert_eq!(a.out, Some(PathBuf::from("r.jsonl")));
+        assert_eq!(a.probe, None);
+        assert_eq!(parse_args(&args(&["--help"])).unwrap(), None);
+        for (bad, says) in [
+            (vec!["--payload", "p"], "--memory"),
+            (vec!["--memory", "128"], "--payload"),
+            (vec!["--memory", "64", "--payload", "p"], "128..=10240"),
+            (
+                vec!["--memory", "128", "--payload", "p", "--runs", "0"],
+                "--runs",
+            ),
+            (
+                vec![
+                    "--memory",
+                    "128",
+                    "--payload",
+                    "p",
+                    "--timeout-ms",
+                    "900001",
+                ],
+                "--timeout-ms",
+            ),
+            (vec!["--memory"], "needs a value"),
+            (
+                vec!["--memory", "128", "--payload", "p", "--fast"],
+                "--fast",
+            ),
+        ] {
+            let e = parse_args(&args(&bad)).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
+
+    fn stats(oom: u64) -> RunStats {
+        RunStats {
+            oom_kills: Some(oom),
+            peak_memory_bytes: Some(128 << 20),
+            ..RunStats::default()
+        }
+    }
+
+    #[test]
+    fn classifies_endings() {
+        let ok = classify(
+            Ending::Exited(0),
+            "{\"workload\":\"env\"}\n",
+            Some(&stats(0)),
+        );
+        assert_eq!(ok.status, Status::Ok);
+        assert_eq!(ok.answer.unwrap()["workload"], "env");
+
+        let fe = classify(
+            Ending::Exited(1),
+            "{\"errorType\":\"OverBudget\",\"errorMessage\":\"200 MiB > 128 MB\"}",
+            None,
+        );
+        assert_eq!(fe.status, Status::FunctionError);
+        assert_eq!(fe.detail.as_deref(), Some("OverBudget: 200 MiB > 128 MB"));
+
+        let oom = classify(Ending::Signaled(libc::SIGKILL), "", Some(&stats(1)));
+        assert_eq!(
+            (oom.status, oom.reason),
+            (Status::Failed, Some(Reason::OomKill))
+        );
+        let d = oom.detail.unwrap();
+        assert!(d.contains("SIGKILL") && d.contains("peak 128.0 MiB"), "{d}");
+        // A descendant OOM-killed while the probe exits with a status: still the OOM.
+        let oom = classify(Ending::Exited(137), "", Some(&stats(1)));
+        assert_eq!(oom.reason, Some(Reason::OomKill));
+
+        let sig = classify(Ending::Signaled(libc::SIGSEGV), "", Some(&stats(0)));
+        assert_eq!(sig.reason, Some(Reason::Signal));
+        assert!(sig.detail.unwrap().contains("SIGSEGV"));
+        assert_eq!(
+            classify(Ending::TimedOut, "", None).reason,
+            Some(Reason::Timeout)
+        );
+        assert_eq!(
+            classify(Ending::Exited(0), "not json", None).reason,
+            Some(Reason::BadOutput)
+        );
+        // Exit 0 with an error object, or 1 with a response, is not what the door does.
+        assert_eq!(
+            classify(Ending::Exited(0), "{\"errorType\":\"X\"}", None).reason,
+            Some(Reason::BadOutput)
+        );
+        assert_eq!(
+            classify(Ending::Exited(2), "", None).reason,
+            Some(Reason::ExitStatus)
+        );
+    }
+
+    #[test]
+    fn a_line_is_the_answer_with_the_emulation_attached() {
+        let plan = Plan::new(884, &[0, 1], None);
+        let mut answer = Map::new();
+        answer.insert("workload".into(), "env".into());
+        let r = Record {
+            size_index: 0,
+            plan: plan.clone(),
+            emulated: None,
+            info: RunInfo {
+                memory_mb: 884,
+                run: 1,
+                runs: 1,
+                status: Status::Ok,
+                reason: None,
+                detail: None,
+                exit_code: Some(0),
+                signal: None,
+                process_wall_ms: Some(12.0),
+                cgroup_stats: None,
+                stderr_tail: None,
+            },
+            answer: Some(answer),
+        };
+        let line = r.line();
+        assert_eq!(line["workload"], "env");
+        assert_eq!(line["emulated"], Value::Null);
+        assert_eq!(line["emulate_run"]["status"], "ok");
+        assert_eq!(line["emulate_run"]["memory_mb"], 884);
+    }
+}
