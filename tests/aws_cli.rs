@@ -7,7 +7,8 @@
 
 mod common;
 
-use common::{free_port, repo, shrink, tool, wait_for_port, Guard, Watch};
+use common::moto::Moto;
+use common::{repo, shrink, Watch};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,30 +17,14 @@ use std::time::Duration;
 const STACK: &str = "lambda-probe";
 const REGION: &str = "us-east-1";
 
-/// `moto_server` on a free port, executing state machines for real.
-struct Moto {
-    url: String,
-    _guard: Guard,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = free_port();
-        let mut cmd = Command::new(tool("moto_server"));
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-        let guard = Guard::spawn(cmd, &format!("moto-{port}.log"));
-        assert!(
-            wait_for_port(port, Duration::from_secs(60)),
-            "moto_server did not listen on {port}:\n{}",
-            guard.log_text()
-        );
-        let url = format!("http://127.0.0.1:{port}");
-        ureq::post(&format!("{url}/moto-api/config"))
-            .set("content-type", "application/json")
-            .send_string(r#"{"stepfunctions": {"execute_state_machine": true}}"#)
-            .expect("configure moto");
-        Moto { url, _guard: guard }
-    }
+/// `moto_server` on a free port (the shared harness's), executing state machines for real.
+fn start_moto() -> Moto {
+    let moto = Moto::start();
+    ureq::post(&format!("{}/moto-api/config", moto.url))
+        .set("content-type", "application/json")
+        .send_string(r#"{"stepfunctions": {"execute_state_machine": true}}"#)
+        .expect("configure moto");
+    moto
 }
 
 /// A scratch directory of its own for one test.
@@ -183,7 +168,7 @@ fn readme_invoke_block() -> String {
 #[test]
 fn readme_invoke_lines_and_make_invoke_work_against_the_emulator() {
     let watch = Watch::start(&[]);
-    let moto = Moto::start();
+    let moto = start_moto();
     let dir = scratch("invoke");
     quick_payloads(&dir);
     create_stub_stack(
@@ -349,7 +334,7 @@ const FAILED: &str = r#"{"StartAt":"Fail","States":{"Fail":{"Type":"Fail",
 
 #[test]
 fn make_tune_fills_in_the_function_runs_the_state_machine_and_reports_its_end() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let dir = scratch("tune");
     let mut state_machines = Vec::new();
     for (name, definition) in [("tuned", TUNED), ("aborted", ABORTED), ("failed", FAILED)] {
@@ -562,7 +547,7 @@ impl Drop for LambdaSplit {
 #[test]
 fn make_invoke_memory_sets_the_size_and_waits_before_invoking() {
     let watch = Watch::start(&[]);
-    let moto = Moto::start();
+    let moto = start_moto();
     let dir = scratch("memory");
     quick_payloads(&dir);
     create_stub_stack(

@@ -1,6 +1,7 @@
 //! The io workload against real local servers on 127.0.0.1: moto (a DynamoDB-compatible server)
-//! for the writes, a server stopped mid-run, a throttling server and one that never answers for
-//! the faults, and every io bench payload end to end through the Runtime API emulator.
+//! for the writes; for the faults a server stopped mid-run, one that never answers, and the
+//! harness's fault-injecting proxy in front of moto (throttling, connections closed mid-request,
+//! slow answers); and every io bench payload end to end through the Runtime API emulator.
 //!
 //! The probe runs as its own process (`lambda-probe run -`, or `cargo lambda watch`) with a
 //! clean environment: the table, endpoint, region and credentials reach it the way they reach a
@@ -8,123 +9,18 @@
 
 mod common;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
-use aws_sdk_dynamodb::Client;
-use common::{
-    assert_response_contract, bench_payloads, free_port, shrink, tool, wait_for_port, Guard, Watch,
-};
+use common::moto::Moto;
+use common::proxy::{Fault, Proxy};
+use common::{assert_response_contract, bench_payloads, shrink, Watch};
+use lambda_probe::request::IO_MAX_ATTEMPTS;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const TABLE: &str = "probe-items";
-
-/// A moto server on a free 127.0.0.1 port, stopped when dropped.
-struct Moto {
-    port: u16,
-    guard: Guard,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = free_port();
-        let mut cmd = Command::new(tool("moto_server"));
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-        let guard = Guard::spawn(cmd, &format!("moto-{port}.log"));
-        assert!(
-            wait_for_port(port, Duration::from_secs(60)),
-            "moto_server did not listen on {port}:\n{}",
-            guard.log_text()
-        );
-        Moto { port, guard }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// A client for the test's own setup and checks (the probe builds its own).
-    fn client(&self) -> Client {
-        let conf = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(self.endpoint())
-            .build();
-        Client::from_conf(conf)
-    }
-
-    /// The table as the SAM template makes it: partition key `pk` (String), on demand.
-    fn create_table(&self) {
-        let client = self.client();
-        block_on(async move {
-            client
-                .create_table()
-                .table_name(TABLE)
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name("pk")
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()
-                        .unwrap(),
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("pk")
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .unwrap(),
-                )
-                .billing_mode(BillingMode::PayPerRequest)
-                .send()
-                .await
-                .expect("create table");
-        });
-    }
-
-    /// Every item in the table, by key.
-    fn scan(&self) -> HashMap<String, HashMap<String, AttributeValue>> {
-        let client = self.client();
-        block_on(async move {
-            let mut out = HashMap::new();
-            let mut start = None;
-            loop {
-                let page = client
-                    .scan()
-                    .table_name(TABLE)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .expect("scan");
-                for item in page.items().iter().cloned() {
-                    let key = item["pk"].as_s().expect("pk is a string").clone();
-                    out.insert(key, item);
-                }
-                start = page.last_evaluated_key().cloned();
-                if start.is_none() {
-                    return out;
-                }
-            }
-        })
-    }
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 /// The environment a deployed function would have, pointed at `endpoint`.
 fn function_env(endpoint: &str) -> Vec<(&'static str, String)> {
@@ -241,11 +137,11 @@ fn assert_levels_match_samples(r: &Value) {
 #[test]
 fn writes_every_item_one_at_a_time_and_concurrently() {
     let moto = Moto::start();
-    moto.create_table();
+    moto.create_table(TABLE);
     let payload = json!({"workload": "io", "items": 25, "concurrency": [1, 4], "item_bytes": 300});
     let before = unix_now_s();
     let run = run_probe(
-        &function_env(&moto.endpoint()),
+        &function_env(&moto.url),
         &payload,
         120_000,
         Duration::from_secs(120),
@@ -313,7 +209,7 @@ fn writes_every_item_one_at_a_time_and_concurrently() {
     }
 
     // The items are really in the table, with the attributes the workload promises.
-    let items = moto.scan();
+    let items = moto.scan(TABLE);
     let prefix = s["key_prefix"].as_str().unwrap();
     assert_eq!(
         prefix,
@@ -342,20 +238,20 @@ fn writes_every_item_one_at_a_time_and_concurrently() {
 
     // A second process (another sandbox) writes beside the first, never over it.
     let again = run_probe(
-        &function_env(&moto.endpoint()),
+        &function_env(&moto.url),
         &json!({"workload": "io", "items": 3, "concurrency": [2]}),
         60_000,
         Duration::from_secs(60),
     );
     assert!(again.ok, "{}", again.body);
-    assert_eq!(moto.scan().len(), 53);
+    assert_eq!(moto.scan(TABLE).len(), 53);
 }
 
 #[test]
 fn a_server_that_dies_mid_run_is_recorded_per_item() {
     let mut moto = Moto::start();
-    moto.create_table();
-    let env = function_env(&moto.endpoint());
+    moto.create_table(TABLE);
+    let env = function_env(&moto.url);
     let payload = json!({"workload": "io", "items": 400, "concurrency": [1, 4]});
     let probe =
         std::thread::spawn(move || run_probe(&env, &payload, 90_000, Duration::from_secs(120)));
@@ -368,7 +264,7 @@ fn a_server_that_dies_mid_run_is_recorded_per_item() {
             "the run never got going ({written} items)"
         );
         std::thread::sleep(Duration::from_millis(50));
-        written = moto.scan().len();
+        written = moto.scan(TABLE).len();
     }
     moto.guard.stop();
     let run = probe.join().unwrap();
@@ -417,131 +313,329 @@ fn a_server_that_dies_mid_run_is_recorded_per_item() {
     assert!(dead["first_error"].as_str().unwrap().len() > 10, "{dead}");
 }
 
-/// A DynamoDB look-alike on 127.0.0.1 that answers PutItem from a script: `throttle(n)` says
-/// whether the n-th request (from 0) is refused with ProvisionedThroughputExceededException.
-struct FakeDynamo {
-    port: u16,
-    requests: Arc<AtomicUsize>,
+// ---------------------------------------------------------------- faults through a proxy
+// Every fault below is injected by the harness's proxy (tests/common/proxy.rs) in front of a real
+// moto server: what the proxy does not fault is moto's own answer, so every success is a real
+// write, checked with a scan.
+
+/// The transport failures a cut connection may surface as.
+const CUT_CODES: [&str; 8] = [
+    "ConnectionRefused",
+    "ConnectionReset",
+    "BrokenPipe",
+    "UnexpectedEof",
+    "DispatchFailure",
+    "ResponseError",
+    "IoError",
+    "Timeout",
+];
+
+/// `payload` run by the probe through a proxy with `fault` in front of moto (with the table),
+/// the response checked against the contract and against its own per-level figures.
+fn run_through(fault: Fault, payload: Value, timeout_ms: u64) -> (Moto, Proxy, Run) {
+    let moto = Moto::start();
+    moto.create_table(TABLE);
+    let proxy = Proxy::start(moto.port, fault);
+    let limit = Duration::from_millis(timeout_ms).max(Duration::from_secs(30));
+    let run = run_probe(
+        &function_env(&proxy.endpoint()),
+        &payload,
+        timeout_ms,
+        limit,
+    );
+    assert!(run.ok, "{}", run.body);
+    assert_response_contract(&run.body, "io");
+    assert_levels_match_samples(&run.body);
+    (moto, proxy, run)
 }
 
-impl FakeDynamo {
-    fn start(throttle: fn(usize) -> bool) -> FakeDynamo {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let count = requests.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let count = count.clone();
-                std::thread::spawn(move || serve(conn, &count, throttle));
+/// What each item of a concurrency-1 level should get through `fault` when the proxy has seen
+/// `first` requests before it: (attempts, succeeded), from the proxy's numbering and the
+/// probe's bounded attempts.
+fn expected_one_at_a_time(fault: Fault, first: usize, items: usize) -> (Vec<(u64, bool)>, usize) {
+    let mut n = first;
+    let mut out = Vec::new();
+    for _ in 0..items {
+        let mut attempts = 0;
+        let ok = loop {
+            attempts += 1;
+            let hit = fault.hits(n);
+            n += 1;
+            if !hit {
+                break true;
             }
-        });
-        FakeDynamo { port, requests }
+            if attempts == IO_MAX_ATTEMPTS as u64 {
+                break false;
+            }
+        };
+        out.push((attempts, ok));
     }
+    (out, n)
 }
 
-/// Answers requests on one keep-alive connection until the client closes it.
-fn serve(mut conn: TcpStream, count: &AtomicUsize, throttle: fn(usize) -> bool) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut buf = Vec::new();
-    loop {
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            match conn.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        while buf.len() < head_end + length {
-            let mut chunk = [0u8; 4096];
-            match conn.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        buf.drain(..head_end + length);
-        let n = count.fetch_add(1, Ordering::SeqCst);
-        let (status, body) = if throttle(n) {
-            (
-                "400 Bad Request",
-                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#,
-            )
-        } else {
-            ("200 OK", "{}")
-        };
-        let answer = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
+/// Checks a concurrency-1 run against the proxy's model, and the table against the successes.
+fn assert_matches_model(r: &Value, fault: Fault, moto: &Moto, codes: &[&str]) -> (usize, usize) {
+    let rows = samples(r);
+    let (want, requests) = expected_one_at_a_time(fault, 0, rows.len());
+    let prefix = r["summary"]["key_prefix"].as_str().unwrap();
+    let table = moto.scan(TABLE);
+    let mut ok = 0;
+    for (row, (attempts, good)) in rows.iter().zip(&want) {
+        assert_eq!(&row["attempts"].as_u64().unwrap(), attempts, "{row}");
+        let key = format!(
+            "{prefix}/{}-c1/{}",
+            row["level"].as_u64().unwrap(),
+            row["item"].as_u64().unwrap()
         );
-        if conn.write_all(answer.as_bytes()).is_err() {
-            return;
+        if *good {
+            ok += 1;
+            assert!(row["error"].is_null(), "{row}");
+            assert!(
+                table.contains_key(&key),
+                "{key} reported ok, not in the table"
+            );
+        } else {
+            let code = row["error"].as_str().unwrap_or_else(|| panic!("{row}"));
+            assert!(codes.contains(&code), "unexpected error code {code}: {row}");
+            assert!(!table.contains_key(&key), "{key} failed, yet in the table");
         }
     }
+    assert_eq!(table.len(), ok, "scan count = items reported ok");
+    assert_eq!(r["summary"]["items_written"], ok, "{r}");
+    assert_eq!(r["summary"]["errors"], rows.len() - ok, "{r}");
+    (ok, requests)
 }
 
 #[test]
 fn throttling_is_retried_counted_and_recorded() {
-    // Every other request throttled: each call succeeds on its second attempt.
-    let every_other = FakeDynamo::start(|n| n % 2 == 0);
-    let env = function_env(&format!("http://127.0.0.1:{}", every_other.port));
-    let run = run_probe(
-        &env,
-        &json!({"workload": "io", "items": 6, "concurrency": [1]}),
+    let started = Instant::now();
+    let pte = "ProvisionedThroughputExceededException";
+    // Every other request throttled: each call succeeds on its second attempt, really written.
+    let every_other = Fault::Throttle {
+        every_nth: 2,
+        burst: 1,
+        code: pte,
+    };
+    let (moto, proxy, run) = run_through(
+        every_other,
+        json!({"workload": "io", "items": 6, "concurrency": [1]}),
         60_000,
-        Duration::from_secs(60),
     );
-    assert!(run.ok, "{}", run.body);
     let r = &run.body;
-    assert_levels_match_samples(r);
+    assert_eq!(
+        r["summary"]["retry_policy"]["max_attempts"],
+        IO_MAX_ATTEMPTS
+    );
     assert_eq!(r["summary"]["errors"], 0, "{r}");
     for row in samples(r) {
         assert_eq!(row["attempts"], 2, "{row}");
-        assert!(row["error"].is_null(), "{row}");
     }
-    assert_eq!(every_other.requests.load(Ordering::SeqCst), 12);
+    assert_eq!(assert_matches_model(r, every_other, &moto, &[]), (6, 12));
+    assert_eq!(proxy.requests.load(Ordering::SeqCst), 12);
+    eprintln!("throttle every other: 6 items, 6 ok, took {:?}", run.took);
+    drop((proxy, moto));
 
-    // Always throttled: each call gives up after the bounded attempts, with the service's code.
-    let always = FakeDynamo::start(|_| true);
-    let env = function_env(&format!("http://127.0.0.1:{}", always.port));
-    let run = run_probe(
-        &env,
-        &json!({"workload": "io", "items": 4, "concurrency": [1, 2]}),
+    // Always throttled: each call gives up after the bounded attempts, with the service's code,
+    // at one and at two in flight; nothing reaches the table.
+    let always = Fault::Throttle {
+        every_nth: 1,
+        burst: 1,
+        code: pte,
+    };
+    let (moto, proxy, run) = run_through(
+        always,
+        json!({"workload": "io", "items": 4, "concurrency": [1, 2]}),
         60_000,
-        Duration::from_secs(60),
     );
-    assert!(run.ok, "{}", run.body);
     let r = &run.body;
-    assert_levels_match_samples(r);
     assert_eq!(r["truncated"], false);
     assert_eq!(r["summary"]["errors"], 8, "{r}");
     for row in samples(r) {
-        assert_eq!(row["attempts"], 3, "{row}");
-        assert_eq!(
-            row["error"], "ProvisionedThroughputExceededException",
-            "{row}"
-        );
+        assert_eq!(row["attempts"], IO_MAX_ATTEMPTS, "{row}");
+        assert_eq!(row["error"], pte, "{row}");
     }
     for l in levels(r) {
-        assert_eq!(
-            l["error_codes"],
-            json!({"ProvisionedThroughputExceededException": 4}),
-            "{l}"
-        );
+        assert_eq!(l["error_codes"], json!({pte: 4}), "{l}");
         assert!(
             l["first_error"].as_str().unwrap().contains("throughput"),
             "{l}"
         );
     }
-    assert_eq!(always.requests.load(Ordering::SeqCst), 24);
+    assert_eq!(proxy.requests.load(Ordering::SeqCst), 24);
+    assert_eq!(moto.scan(TABLE).len(), 0);
+    eprintln!("throttle always: 8 items, 0 ok, took {:?}", run.took);
+    drop((proxy, moto));
+
+    // Bursts of ThrottlingException: three in a row fail a call, the rest get through.
+    let bursts = Fault::Throttle {
+        every_nth: 5,
+        burst: 3,
+        code: "ThrottlingException",
+    };
+    let (moto, proxy, run) = run_through(
+        bursts,
+        json!({"workload": "io", "items": 12, "concurrency": [1]}),
+        60_000,
+    );
+    let r = &run.body;
+    let (ok, requests) = assert_matches_model(r, bursts, &moto, &["ThrottlingException"]);
+    assert!(ok > 0 && ok < 12, "some fail, some succeed: {ok}");
+    assert_eq!(proxy.requests.load(Ordering::SeqCst), requests);
+    eprintln!(
+        "throttle bursts: 12 items, {ok} ok, {:?}, took {:?} (all three runs: {:?})",
+        levels(r)[0]["error_codes"],
+        run.took,
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_connection_closed_mid_request_is_recorded_per_item() {
+    // The proxy reads the request and closes without answering: the request never reached moto.
+    let close = Fault::CloseMidRequest {
+        every_nth: 5,
+        burst: 3,
+        half_answer: false,
+    };
+    let (moto, proxy, run) = run_through(
+        close,
+        json!({"workload": "io", "items": 12, "concurrency": [1]}),
+        60_000,
+    );
+    let r = &run.body;
+    assert_eq!(r["truncated"], false, "{r}");
+    assert!(run.took < Duration::from_secs(30), "took {:?}", run.took);
+    let (ok, requests) = assert_matches_model(r, close, &moto, &CUT_CODES);
+    assert!(ok > 0 && ok < 12, "some fail, some succeed: {ok}");
+    assert_eq!(proxy.requests.load(Ordering::SeqCst), requests);
+    eprintln!(
+        "close mid-request: 12 items, {ok} ok, {:?}, took {:?}",
+        levels(r)[0]["error_codes"],
+        run.took
+    );
+    drop((proxy, moto));
+
+    // The request reaches moto, the answer is cut halfway, at one and at four in flight: a
+    // failed item may be in the table (written, answer lost), an item reported ok always is.
+    let half = Fault::CloseMidRequest {
+        every_nth: 4,
+        burst: 3,
+        half_answer: true,
+    };
+    let (moto, proxy, run) = run_through(
+        half,
+        json!({"workload": "io", "items": 12, "concurrency": [1, 4]}),
+        60_000,
+    );
+    let r = &run.body;
+    assert_eq!(r["truncated"], false, "{r}");
+    assert!(run.took < Duration::from_secs(30), "took {:?}", run.took);
+    let rows = samples(r);
+    assert_eq!(rows.len(), 24);
+    let prefix = r["summary"]["key_prefix"].as_str().unwrap();
+    let table = moto.scan(TABLE);
+    let mut ok = 0;
+    for row in rows {
+        let attempts = row["attempts"].as_u64().unwrap();
+        assert!((1..=IO_MAX_ATTEMPTS as u64).contains(&attempts), "{row}");
+        let key = format!(
+            "{prefix}/{}-c{}/{}",
+            row["level"], row["concurrency"], row["item"]
+        );
+        match row["error"].as_str() {
+            None => {
+                ok += 1;
+                assert!(
+                    table.contains_key(&key),
+                    "{key} reported ok, not in the table"
+                );
+            }
+            Some(code) => {
+                assert!(
+                    CUT_CODES.contains(&code),
+                    "unexpected error code {code}: {row}"
+                );
+                assert_eq!(attempts, IO_MAX_ATTEMPTS as u64, "{row}");
+            }
+        }
+    }
+    assert!(ok > 0 && ok < 24, "some fail, some succeed: {ok}");
+    assert!(table.len() >= ok, "{} in the table, {ok} ok", table.len());
+    let requests = proxy.requests.load(Ordering::SeqCst);
+    assert!(
+        requests >= 24 && proxy.faulted.load(Ordering::SeqCst) > 0,
+        "{requests}"
+    );
+    // At one in flight the model holds here too.
+    let (want, _) = expected_one_at_a_time(half, 0, 12);
+    for (row, (attempts, good)) in rows.iter().take(12).zip(&want) {
+        assert_eq!(&row["attempts"].as_u64().unwrap(), attempts, "{row}");
+        assert_eq!(row["error"].is_null(), *good, "{row}");
+    }
+    eprintln!(
+        "half answers: 24 items, {ok} ok, {:?} / {:?}, {} in the table, took {:?}",
+        levels(r)[0]["error_codes"],
+        levels(r)[1]["error_codes"],
+        table.len(),
+        run.took
+    );
+}
+
+#[test]
+fn a_slow_server_is_cut_at_the_deadline_with_what_it_measured() {
+    let delay_ms = 200;
+    let timeout_ms = 2_500;
+    let (moto, proxy, run) = run_through(
+        Fault::Slow { delay_ms },
+        json!({"workload": "io", "items": 50, "concurrency": [1, 4]}),
+        timeout_ms,
+    );
+    let r = &run.body;
+    assert_eq!(r["truncated"], true, "{r}");
+    assert_eq!(r["truncated_reason"], "deadline", "{r}");
+    assert!(
+        run.took < Duration::from_millis(timeout_ms + 1_500),
+        "took {:?}",
+        run.took
+    );
+    let rows = samples(r);
+    // 50 calls of ≥ 200 ms do not fit in 2.5 s: the first level is cut, the second never starts.
+    assert_eq!(levels(r).len(), 1, "{r}");
+    assert!((2..50).contains(&rows.len()), "{} rows", rows.len());
+    let (done, cut): (Vec<&Value>, Vec<&Value>) = rows.iter().partition(|s| s["error"].is_null());
+    assert!(
+        done.len() >= 2,
+        "measured before the deadline: {}",
+        done.len()
+    );
+    for row in &done {
+        assert_eq!(row["attempts"], 1, "{row}");
+        assert!(
+            row["latency_us"].as_u64().unwrap() >= delay_ms * 1000,
+            "the proxy's delay is in the latency: {row}"
+        );
+    }
+    assert!(cut.len() <= 1, "{cut:?}");
+    for row in &cut {
+        assert_eq!(row["error"], "Deadline", "{row}");
+    }
+    // One request per call, none faulted: the time went to the delay.
+    assert_eq!(proxy.faulted.load(Ordering::SeqCst), 0);
+    assert!(proxy.requests.load(Ordering::SeqCst) >= done.len());
+    // What the response calls written is in the table (a call cut by the deadline may be too).
+    let table = moto.scan(TABLE).len();
+    assert!(
+        (done.len()..=rows.len()).contains(&table),
+        "{table} in the table, {} ok",
+        done.len()
+    );
+    eprintln!(
+        "slow {delay_ms} ms: {} rows, {} ok, {} cut, took {:?} for a {timeout_ms} ms deadline",
+        rows.len(),
+        done.len(),
+        cut.len(),
+        run.took
+    );
 }
 
 #[test]
@@ -578,6 +672,10 @@ fn a_server_that_never_answers_is_cut_at_the_deadline() {
     assert_eq!(rows[0]["error"], "Deadline", "{r}");
     assert_eq!(levels(r).len(), 1);
     assert_eq!(levels(r)[0]["errors"], 1);
+    eprintln!(
+        "never answers: 1 row (Deadline), took {:?} for a {timeout_ms} ms deadline",
+        run.took
+    );
 }
 
 #[test]
@@ -627,8 +725,8 @@ fn missing_configuration_is_not_configured() {
 #[test]
 fn every_io_bench_payload_through_the_emulator() {
     let moto = Moto::start();
-    moto.create_table();
-    let env = function_env(&moto.endpoint());
+    moto.create_table(TABLE);
+    let env = function_env(&moto.url);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let watch = Watch::start(&env);
 
@@ -669,5 +767,5 @@ fn every_io_bench_payload_through_the_emulator() {
         }
         written += s["items_written"].as_u64().unwrap() as usize;
     }
-    assert_eq!(moto.scan().len(), written);
+    assert_eq!(moto.scan(TABLE).len(), written);
 }

@@ -2,6 +2,9 @@
 //! (`cargo lambda watch`) on 127.0.0.1, tools from the project's .venv, payload shrinking.
 #![allow(dead_code)]
 
+pub mod moto;
+pub mod proxy;
+
 use serde_json::Value;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
