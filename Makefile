@@ -40,11 +40,14 @@ build-x86: setup ## Build bootstrap for x86_64
 $(BIN): $(wildcard src/*.rs src/*/*.rs) Cargo.toml Cargo.lock
 	cargo build --release --bin lambda-probe
 
-demo: setup $(BIN) ## Run every bench payload locally and print a short summary of each
-	@for p in $(PAYLOADS); do \
+demo: setup $(BIN) ## Run every bench payload locally (io against a local moto endpoint) and print a short summary of each
+	@for p in $(filter-out bench-payloads/io-%,$(PAYLOADS)); do \
 	  echo "== $$p"; \
 	  $(BIN) run "$$p" --summary || true; \
 	done
+	@# io needs a DynamoDB table: a local one (moto_server), started once for the io payloads.
+	@$(PY) scripts/local_dynamodb.py -- sh -c 'for p in $(filter bench-payloads/io-%,$(PAYLOADS)); do \
+	  echo "== $$p"; $(BIN) run "$$p" --summary || true; done'
 
 lint: setup ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all --check

@@ -13,63 +13,23 @@ target: the probe at most 0.25 x boto3's CPU per call. Exit status 1 when the ta
 
 import argparse
 import json
-import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
+from local_dynamodb import LocalDynamoDB
+
 TARGET_RATIO = 0.25
-TABLE = "bench-items"
-REGION = "us-east-1"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, limit_s=60):
-    start = time.monotonic()
-    while time.monotonic() - start < limit_s:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
-def tool(name):
-    here = os.path.join(os.path.dirname(sys.executable), name)
-    return here if os.path.exists(here) else shutil.which(name) or name
-
-
-def function_env(endpoint):
-    """The environment a deployed function has, pointed at the local endpoint."""
-    return {
-        "TABLE_NAME": TABLE,
-        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_REGION": REGION,
-        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-
-
-def run_probe(probe, endpoint, payload):
+def run_probe(probe, env, payload):
     out = subprocess.run(
         [probe, "run", "-", "--timeout-ms", "600000"],
         input=json.dumps(payload),
         capture_output=True,
         text=True,
-        env=function_env(endpoint),
+        env=env,
         timeout=900,
     )
     if out.returncode != 0:
@@ -80,14 +40,14 @@ def run_probe(probe, endpoint, payload):
     return r
 
 
-def boto3_cpu_us_per_call(client, items, item_bytes, round_no):
+def boto3_cpu_us_per_call(client, table, items, item_bytes, round_no):
     """Writes `items` items like the probe's (same attributes and sizes); CPU µs per call."""
     payload = bytes(ord("a") + i % 26 for i in range(item_bytes))
     expires_at = str(int(time.time()) + 86_400)
 
     def put(key, i):
         client.put_item(
-            TableName=TABLE,
+            TableName=table,
             Item={
                 "pk": {"S": key},
                 "expires_at": {"N": expires_at},
@@ -114,59 +74,29 @@ def main():
     ap.add_argument("--concurrency", type=int, default=10, help="the concurrent level")
     args = ap.parse_args()
 
-    import boto3  # from the project's .venv (scripts/setup.sh)
-
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log = tempfile.TemporaryFile()
-    moto = subprocess.Popen(
-        [tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    try:
-        if not wait_for_port(port):
-            log.seek(0)
-            sys.exit(f"bench_io: moto_server did not start:\n{log.read().decode()}")
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-        client.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-
+    with LocalDynamoDB() as db:
+        client = db.client()
         probe_cpu, boto_cpu, probe_wall, boto_wall = [], [], [], []
         for n in range(args.rounds):
             r = run_probe(
                 args.probe,
-                endpoint,
+                db.env,
                 {"workload": "io", "items": args.items, "concurrency": [1, 1],
                  "item_bytes": args.item_bytes},
             )
             measured = r["summary"]["levels"][1]
             probe_cpu.append(measured["cpu_us_per_call"])
             probe_wall.append(measured["wall_ms"])
-            cpu, wall = boto3_cpu_us_per_call(client, args.items, args.item_bytes, n)
+            cpu, wall = boto3_cpu_us_per_call(client, db.table, args.items, args.item_bytes, n)
             boto_cpu.append(cpu)
             boto_wall.append(wall)
 
         seq_conc = run_probe(
             args.probe,
-            endpoint,
+            db.env,
             {"workload": "io", "items": args.items, "concurrency": [1, args.concurrency],
              "item_bytes": args.item_bytes},
         )
-    finally:
-        os.killpg(moto.pid, 15)
-        moto.wait(timeout=10)
 
     p, b = statistics.median(probe_cpu), statistics.median(boto_cpu)
     ratio = p / b
