@@ -3,6 +3,7 @@
 
 use crate::measure::Deadline;
 use serde_json::Value;
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,10 +13,15 @@ lambda-probe: measure what a Lambda memory size buys.
 Without arguments it is the Lambda function (custom runtime, `bootstrap`).
 
 usage:
-  lambda-probe run <payload.json | -> [--timeout-ms N] [--summary]
+  lambda-probe run <payload.json | -> [--timeout-ms N] [--repeat N] [--summary]
       Run one payload here and print the response the function would return (or its error,
       {\"errorType\",\"errorMessage\"}, with exit status 1). --timeout-ms gives the run a
       deadline as Lambda's timeout does; --summary prints a short human summary instead.
+      --repeat N (1..=1000) invokes the payload N times in this one process, as a warm
+      sandbox would: one JSON line per invocation (the first cold_start true, the rest
+      false), each with its own --timeout-ms deadline; an error is a line too, and the
+      rest still run. Exit status 1 if any invocation answered with an error.
+      --summary needs N = 1 (read the JSON lines instead).
   lambda-probe help
 ";
 
@@ -33,9 +39,14 @@ pub async fn cli(args: &[String]) -> ExitCode {
     }
 }
 
+/// The most invocations one `run --repeat` serves: far past any warm-up, short of a runaway.
+pub const MAX_REPEAT: u32 = 1000;
+
 struct RunArgs {
     payload: String,
     timeout: Option<Duration>,
+    /// Invocations of the payload in this process (1: the plain door).
+    repeat: u32,
     summary: bool,
 }
 
@@ -43,6 +54,7 @@ fn parse_run_args(args: &[String]) -> Result<RunArgs, String> {
     let mut payload = None;
     let mut timeout = None;
     let mut summary = false;
+    let mut repeat = 1;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -54,15 +66,30 @@ fn parse_run_args(args: &[String]) -> Result<RunArgs, String> {
                     .map_err(|_| format!("--timeout-ms: {v:?} is not a whole number of ms"))?;
                 timeout = Some(Duration::from_millis(ms));
             }
+            "--repeat" => {
+                let v = it.next().ok_or("--repeat needs a count of invocations")?;
+                repeat = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_REPEAT).contains(n))
+                    .ok_or_else(|| {
+                        format!("--repeat: {v:?} is not a count of invocations in 1..={MAX_REPEAT}")
+                    })?;
+            }
             p if payload.is_none() && (p == "-" || !p.starts_with('-')) => {
                 payload = Some(p.to_string())
             }
             other => return Err(format!("unexpected argument {other:?}")),
         }
     }
+    if summary && repeat > 1 {
+        // One summary per invocation would bury the comparison; the JSON lines carry it.
+        return Err("--summary describes one invocation: with --repeat above 1, read the JSON lines instead (each has cold_start and invocation_index)".into());
+    }
     Ok(RunArgs {
         payload: payload.ok_or("run needs a payload file, or - for standard input")?,
         timeout,
+        repeat,
         summary,
     })
 }
@@ -88,30 +115,47 @@ async fn run_command(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let deadline = args
-        .timeout
-        .map(Deadline::after)
-        .unwrap_or_else(Deadline::none);
-    let result = match serde_json::from_str::<Value>(&text) {
-        Ok(event) => crate::handle(event, deadline).await,
-        Err(e) => Err(crate::error::ProbeError::invalid(format!(
-            "the payload is not valid JSON: {e}"
-        ))),
-    };
-    match result {
-        Ok(response) => {
-            let json = serde_json::to_value(&response).unwrap_or(Value::Null);
-            if args.summary {
-                print!("{}", human_summary(&json));
-            } else {
-                println!("{json}");
-            }
-            ExitCode::SUCCESS
-        }
+    let event = match serde_json::from_str::<Value>(&text) {
+        Ok(event) => event,
         Err(e) => {
+            // Nothing can run: one error line, whatever --repeat asked for.
+            let e =
+                crate::error::ProbeError::invalid(format!("the payload is not valid JSON: {e}"));
             println!("{}", e.to_json());
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
+    };
+    let mut any_error = false;
+    for _ in 0..args.repeat {
+        // Each invocation gets its own deadline, as each Lambda invocation gets its timeout.
+        let deadline = args
+            .timeout
+            .map(Deadline::after)
+            .unwrap_or_else(Deadline::none);
+        // Through `handle`, as the Lambda loop: the same cold_start / invocation_index count.
+        let line = match crate::handle(event.clone(), deadline).await {
+            Ok(response) => {
+                let json = serde_json::to_value(&response).unwrap_or(Value::Null);
+                if args.summary {
+                    print!("{}", human_summary(&json));
+                    continue;
+                }
+                json.to_string()
+            }
+            Err(e) => {
+                any_error = true;
+                e.to_json().to_string()
+            }
+        };
+        // One line per invocation, flushed, so a reader sees each as it ends, and a process
+        // killed mid-series leaves its finished lines behind.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+    }
+    if any_error {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -277,6 +321,36 @@ mod tests {
         assert!(parse_run_args(&[]).is_err());
         assert!(parse_run_args(&["a".into(), "b".into()]).is_err());
         assert!(parse_run_args(&["a".into(), "--timeout-ms".into(), "x".into()]).is_err());
+        assert_eq!(a.repeat, 1);
+    }
+
+    #[test]
+    fn repeat_args() {
+        let args = |list: &[&str]| -> Vec<String> { list.iter().map(|s| s.to_string()).collect() };
+        let a = parse_run_args(&args(&["-", "--repeat", "3", "--timeout-ms", "50"])).unwrap();
+        assert_eq!((a.payload.as_str(), a.repeat), ("-", 3));
+        assert_eq!(a.timeout, Some(Duration::from_millis(50)));
+        assert_eq!(
+            parse_run_args(&args(&["p", "--repeat", "1000"]))
+                .unwrap()
+                .repeat,
+            1000
+        );
+        // --summary is for one invocation only.
+        assert!(parse_run_args(&args(&["p", "--repeat", "1", "--summary"])).is_ok());
+        for (bad, says) in [
+            (vec!["p", "--repeat", "0"], "1..=1000"),
+            (vec!["p", "--repeat", "1001"], "1..=1000"),
+            (vec!["p", "--repeat", "-2"], "--repeat"),
+            (vec!["p", "--repeat", "three"], "not a count"),
+            (vec!["p", "--repeat"], "needs a count"),
+            (vec!["p", "--repeat", "2", "--summary"], "--summary"),
+        ] {
+            let e = parse_run_args(&args(&bad))
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
     }
 
     // ---- memory workloads

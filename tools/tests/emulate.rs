@@ -328,11 +328,13 @@ fn alloc_past_128_mb_is_refused_with_over_budget() {
 }
 
 /// A stand-in for the probe: at 128 MB it allocates 300 MiB with no guard (dd's buffer) and is
-/// OOM-killed; at 256 MB it dies of SIGABRT; otherwise it is the real probe.
+/// OOM-killed; at 256 MB it dies of SIGABRT; at 384 MB it answers one invocation, then dies of
+/// SIGABRT; otherwise it is the real probe.
 fn fragile_probe() -> PathBuf {
     let p = scratch().join("fragile-probe");
     let script = format!(
-        "#!/bin/sh\ncase \"$AWS_LAMBDA_FUNCTION_MEMORY_SIZE\" in\n  128) exec dd if=/dev/zero of=/dev/null bs=300M count=1 ;;\n  256) kill -ABRT $$ ;;\n  *) exec '{}' \"$@\" ;;\nesac\n",
+        "#!/bin/sh\ncase \"$AWS_LAMBDA_FUNCTION_MEMORY_SIZE\" in\n  128) exec dd if=/dev/zero of=/dev/null bs=300M count=1 ;;\n  256) kill -ABRT $$ ;;\n  384) '{}' run - --repeat 1 ; kill -ABRT $$ ;;\n  *) exec '{}' \"$@\" ;;\nesac\n",
+        probe().display(),
         probe().display()
     );
     std::fs::write(&p, script).unwrap();
@@ -389,6 +391,186 @@ fn a_run_killed_in_its_cgroup_is_recorded_and_the_sweep_goes_on() {
         "table: {}",
         s.stderr
     );
+    assert_no_leftovers();
+}
+
+/// The door `--runs` stands on: one process, N invocations, one JSON line each. No root needed.
+#[test]
+fn run_repeat_prints_one_line_per_invocation_the_first_cold() {
+    let payload = write_payload("env-repeat.json", &json!({"workload":"env"}));
+    let out = Command::new(probe())
+        .args([
+            "run",
+            payload.to_str().unwrap(),
+            "--repeat",
+            "3",
+            "--timeout-ms",
+            "5000",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let envs: Vec<&Value> = lines.iter().map(|l| &l["environment"]).collect();
+    let cold: Vec<&Value> = envs.iter().map(|e| &e["cold_start"]).collect();
+    assert_eq!(
+        cold,
+        [&json!(true), &json!(false), &json!(false)],
+        "{stdout}"
+    );
+    let index: Vec<&Value> = envs.iter().map(|e| &e["invocation_index"]).collect();
+    assert_eq!(index, [&json!(1), &json!(2), &json!(3)], "{stdout}");
+    assert!(
+        envs.iter()
+            .all(|e| e["sandbox_id"] == envs[0]["sandbox_id"]),
+        "{stdout}"
+    );
+
+    // An error is a line too, every invocation runs, and the exit status says so.
+    let bad = write_payload(
+        "bad-repeat.json",
+        &json!({"workload":"pbkdf2","iterations":"many"}),
+    );
+    let out = Command::new(probe())
+        .args(["run", bad.to_str().unwrap(), "--repeat", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(
+        stdout.lines().all(|l| l.contains("InvalidPayload")),
+        "{stdout}"
+    );
+
+    let out = Command::new(probe())
+        .args(["run", payload.to_str().unwrap(), "--repeat", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1..=1000"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn runs_share_one_process_per_size_the_first_cold() {
+    let _serial = serial();
+    require_root();
+    let payload = write_payload("env-runs.json", &json!({"workload":"env"}));
+    let s = emulate(&[
+        "--memory",
+        "512",
+        "--runs",
+        "3",
+        "--payload",
+        payload.to_str().unwrap(),
+    ]);
+    assert!(s.status.success(), "{}", s.stderr);
+    let at = s.at(512);
+    assert_eq!(at.len(), 3, "{}", s.stderr);
+    for (i, line) in at.iter().enumerate() {
+        let run = &line["emulate_run"];
+        assert_eq!(run["status"], "ok", "{line}");
+        assert_eq!(run["run"], i as u64 + 1, "{line}");
+        assert_eq!(run["runs"], 3, "{line}");
+        assert_eq!(run["cold"], i == 0, "{line}");
+        assert_eq!(line["environment"]["cold_start"], i == 0, "{line}");
+        assert_eq!(
+            line["environment"]["invocation_index"],
+            i as u64 + 1,
+            "{line}"
+        );
+        assert_eq!(
+            line["environment"]["sandbox_id"],
+            at[0]["environment"]["sandbox_id"]
+        );
+        assert_eq!(line["emulated"]["memory_mb"], 512, "{line}");
+        assert_eq!(
+            line["emulated"]["memory_limit_bytes"],
+            512u64 << 20,
+            "{line}"
+        );
+        assert_eq!(
+            line["environment"]["memory_limit_bytes"],
+            512u64 << 20,
+            "{line}"
+        );
+    }
+    assert!(s.stderr.contains("run 1/3 cold: ok"), "{}", s.stderr);
+    assert!(s.stderr.contains("run 3/3 warm: ok"), "{}", s.stderr);
+    assert!(
+        s.stderr.contains("cold ms") && s.stderr.contains("warm ms"),
+        "{}",
+        s.stderr
+    );
+
+    // --fresh-process: the old way, every run its own cold process.
+    let s = emulate(&[
+        "--memory",
+        "512",
+        "--runs",
+        "2",
+        "--fresh-process",
+        "--payload",
+        payload.to_str().unwrap(),
+    ]);
+    assert!(s.status.success(), "{}", s.stderr);
+    let at = s.at(512);
+    assert_eq!(at.len(), 2, "{}", s.stderr);
+    assert!(
+        at.iter().all(|l| l["environment"]["cold_start"] == true),
+        "{}",
+        s.stderr
+    );
+    assert_no_leftovers();
+}
+
+#[test]
+fn a_process_dying_mid_series_keeps_its_lines_and_fails_the_rest() {
+    let _serial = serial();
+    require_root();
+    let fragile = fragile_probe();
+    let payload = write_payload("env-mid.json", &json!({"workload":"env"}));
+    let s = emulate(&[
+        "--memory",
+        "384,512",
+        "--runs",
+        "3",
+        "--payload",
+        payload.to_str().unwrap(),
+        "--probe",
+        fragile.to_str().unwrap(),
+    ]);
+    assert!(s.status.success(), "{}", s.stderr);
+    let at = s.at(384);
+    assert_eq!(at.len(), 3, "{}", s.stderr);
+    assert_eq!(at[0]["emulate_run"]["status"], "ok", "{}", at[0]);
+    assert_eq!(at[0]["environment"]["cold_start"], true, "{}", at[0]);
+    for line in &at[1..] {
+        let run = &line["emulate_run"];
+        assert_eq!(run["status"], "failed", "{run}");
+        assert_eq!(run["reason"], "signal", "{run}");
+        assert_eq!(run["signal"], "SIGABRT", "{run}");
+        assert_eq!(line["emulated"]["memory_mb"], 384, "{line}");
+    }
+    assert!(
+        at[2]["emulate_run"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not run"),
+        "{}",
+        at[2]
+    );
+    // The sweep went on.
+    assert_eq!(s.at(512).len(), 3, "{}", s.stderr);
+    assert!(s.at(512).iter().all(|l| l["emulate_run"]["status"] == "ok"));
     assert_no_leftovers();
 }
 

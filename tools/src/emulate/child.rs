@@ -1,5 +1,5 @@
-//! One run of the probe in a child process: `<probe> run - --timeout-ms N`, the payload on its
-//! standard input, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` set. The child joins its cgroups between
+//! One probe process: `<probe> run - --timeout-ms N --repeat R` (R invocations, the first
+//! cold), the payload on its standard input, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` set. The child joins its cgroups between
 //! fork and exec, so everything it does, from its first instruction, is limited.
 
 use super::signals;
@@ -23,6 +23,8 @@ pub struct Spec<'a> {
     pub payload: &'a [u8],
     pub memory_mb: u32,
     pub timeout_ms: u64,
+    /// Invocations the process serves, one JSON line each.
+    pub repeat: u32,
     /// `cgroup.procs` files to join before exec (empty: unthrottled).
     pub procs_files: Vec<PathBuf>,
     /// CPUs to pin the child to when no cpuset controller limits them.
@@ -55,17 +57,24 @@ pub struct Output {
 
 pub fn spawn(spec: &Spec) -> Result<Running, String> {
     let mut cmd = Command::new(spec.probe);
-    cmd.args(["run", "-", "--timeout-ms", &spec.timeout_ms.to_string()])
-        .env(
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-            spec.memory_mb.to_string(),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: a terminal's Ctrl-C reaches this tool only, which then kills
-        // the child and cleans up, instead of the child dying unrecorded.
-        .process_group(0);
+    cmd.args([
+        "run",
+        "-",
+        "--timeout-ms",
+        &spec.timeout_ms.to_string(),
+        "--repeat",
+        &spec.repeat.to_string(),
+    ])
+    .env(
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        spec.memory_mb.to_string(),
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    // Its own process group: a terminal's Ctrl-C reaches this tool only, which then kills
+    // the child and cleans up, instead of the child dying unrecorded.
+    .process_group(0);
 
     // Everything the child needs after fork is prepared here: between fork and exec only
     // async-signal-safe calls are allowed (no allocation).

@@ -2,8 +2,9 @@
 //! another, with cgroups, and print one JSON line per run plus a table.
 //!
 //! Per memory size M: a CFS quota of M ÷ 1,769 vCPU, the cores Lambda shows (cpuset), a memory
-//! limit of M MB and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE=M`; each run is `lambda-probe run -` in a
-//! fresh cgroup. What this host cannot give is said in the results, never capped silently.
+//! limit of M MB and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE=M`; one `lambda-probe run - --repeat N`
+//! process per size, in a fresh cgroup, serves its N runs as a sandbox does: the first cold,
+//! the rest warm. What this host cannot give is said in the results, never capped silently.
 
 /// eprintln!, except that a closed standard error (a hung-up terminal) is ignored instead of
 /// panicking, so that cleanup always runs to its end.
@@ -42,8 +43,10 @@ usage:
                      shows (2 up to 3008 MB, then 3/4/5/6 from 3009/5308/7077/8846 MB; cpuset),
                      a memory limit of M MB, and AWS_LAMBDA_FUNCTION_MEMORY_SIZE=M.
   --payload FILE     The event, as for `lambda-probe run` (- reads standard input).
-  --runs N           Runs per memory size, 1..=100 (default 1). Every run is a fresh probe
-                     process, so each is a cold start (the probe says so in `environment`).
+  --runs N           Runs per memory size, 1..=100 (default 1), all in one probe process
+                     (`run --repeat N`) as in one Lambda sandbox: run 1 is the cold start, the
+                     rest are warm (the probe says so in `environment.cold_start`).
+  --fresh-process    A new probe process (and cgroup) for every run: every run is cold.
   --out FILE         Write the JSON lines there instead of standard output.
   --probe PATH       The probe binary (default: lambda-probe next to this program).
   --timeout-ms N     Each run's deadline, as a Lambda timeout, 1..=900000 (default 900000);
@@ -54,8 +57,10 @@ usage:
 Needs root, or a cgroup v2 subtree delegated to you, to create cgroups (v1 or v2, detected).
 Output: one JSON line per run: the probe's response (or its error) with \"emulated\" (the
 limits applied, read back from the kernel, and what this host cannot reproduce) and
-\"emulate_run\" (status ok | function_error | failed, the reason, the cgroup's counters: peak
-memory, OOM kills, throttling). Progress lines and the final table go to standard error.
+\"emulate_run\" (run number, cold, status ok | function_error | failed, the reason, the
+cgroup's counters over the whole process: peak memory, OOM kills, throttling). A process that
+dies mid-series keeps the lines it printed; its unfinished runs are failed with the reason.
+Progress lines (cold or warm) and the final table (cold and warm wall) go to standard error.
 Exit status: 0 when the sweep ran to its end (failed runs are results), 1 when it could not
 start or the probe refused the payload, 2 for bad arguments, 128+N when stopped by signal N.
 ";
@@ -73,6 +78,7 @@ struct Args {
     probe: Option<PathBuf>,
     timeout_ms: u64,
     unthrottled: bool,
+    fresh_process: bool,
 }
 
 /// Ok(None): help was asked for.
@@ -84,6 +90,7 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
     let mut probe = None;
     let mut timeout_ms = MAX_TIMEOUT_MS;
     let mut unthrottled = false;
+    let mut fresh_process = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
@@ -116,6 +123,7 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
                     })?;
             }
             "--unthrottled" => unthrottled = true,
+            "--fresh-process" => fresh_process = true,
             other => return Err(format!("unexpected argument {other:?}")),
         }
     }
@@ -127,6 +135,7 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
         probe,
         timeout_ms,
         unthrottled,
+        fresh_process,
     }))
 }
 
@@ -208,15 +217,18 @@ pub struct RunInfo {
     pub memory_mb: u32,
     pub run: u32,
     pub runs: u32,
+    /// The first invocation of its probe process (`environment.cold_start`; with no answer,
+    /// from its place in the series).
+    pub cold: bool,
     pub status: Status,
     pub reason: Option<Reason>,
     /// In words: the error type and message, or how the run died.
     pub detail: Option<String>,
     pub exit_code: Option<i32>,
     pub signal: Option<String>,
-    /// Spawn to exit of the probe process, start-up included.
+    /// Spawn to exit of the probe process, start-up included (all the runs it served).
     pub process_wall_ms: Option<f64>,
-    /// What the run's cgroup counted (null when unthrottled).
+    /// What the process's cgroup counted over all the runs it served (null when unthrottled).
     pub cgroup_stats: Option<RunStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stderr_tail: Option<String>,
@@ -341,43 +353,59 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut refused = None;
     'sweep: for (size_index, &memory_mb) in args.memory_mb.iter().enumerate() {
         let plan = Plan::new(memory_mb, &host_cpus, host_memory);
-        for run in 1..=args.runs {
+        // (first run, invocations) per probe process.
+        let series: Vec<(u32, u32)> = if args.fresh_process {
+            (1..=args.runs).map(|run| (run, 1)).collect()
+        } else {
+            vec![(1, args.runs)]
+        };
+        for (first_run, count) in series {
             if let Some(sig) = signals::received() {
                 stopped_by = Some(sig);
                 break 'sweep;
             }
-            let r = run_one(args, &probe, &payload, session.as_ref(), &plan, run);
-            let record = match r {
-                Ok(record) => record,
+            let r = run_series(
+                args,
+                &probe,
+                &payload,
+                session.as_ref(),
+                &plan,
+                first_run,
+                count,
+            );
+            let series_records = match r {
+                Ok(records) => records,
                 Err(sig) => {
                     stopped_by = Some(sig);
                     break 'sweep;
                 }
             };
-            let record = Record {
-                size_index,
-                ..record
-            };
-            let mut line = record.line().to_string();
-            line.push('\n');
-            sink.write_all(line.as_bytes())
-                .and_then(|_| sink.flush())
-                .map_err(|e| format!("cannot write the results: {e}"))?;
-            say!(
-                "emulate: [{:>w$}/{total}] {}",
-                records.len() + 1,
-                table::progress(&record),
-                w = total.to_string().len()
-            );
-            let invalid = record
-                .answer
-                .as_ref()
-                .and_then(|a| a.get("errorType"))
-                .is_some_and(|t| t == "InvalidPayload");
-            records.push(record);
-            if invalid {
-                refused = Some(());
-                break 'sweep;
+            for record in series_records {
+                let record = Record {
+                    size_index,
+                    ..record
+                };
+                let mut line = record.line().to_string();
+                line.push('\n');
+                sink.write_all(line.as_bytes())
+                    .and_then(|_| sink.flush())
+                    .map_err(|e| format!("cannot write the results: {e}"))?;
+                say!(
+                    "emulate: [{:>w$}/{total}] {}",
+                    records.len() + 1,
+                    table::progress(&record),
+                    w = total.to_string().len()
+                );
+                let invalid = record
+                    .answer
+                    .as_ref()
+                    .and_then(|a| a.get("errorType"))
+                    .is_some_and(|t| t == "InvalidPayload");
+                records.push(record);
+                if invalid {
+                    refused = Some(());
+                    break 'sweep;
+                }
             }
         }
     }
@@ -399,19 +427,22 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One run in its own cgroup. Err(signal) when this tool was told to stop meanwhile.
-fn run_one(
+/// One probe process in its own cgroup, serving runs `first_run ..` (`count` of them), one
+/// record each. Err(signal) when this tool was told to stop meanwhile.
+fn run_series(
     args: &Args,
     probe: &Path,
     payload: &[u8],
     session: Option<&Session>,
     plan: &Plan,
-    run: u32,
-) -> Result<Record, i32> {
+    first_run: u32,
+    count: u32,
+) -> Result<Vec<Record>, i32> {
     let mut info = RunInfo {
         memory_mb: plan.memory_mb,
-        run,
+        run: first_run,
         runs: args.runs,
+        cold: true,
         status: Status::Failed,
         reason: None,
         detail: None,
@@ -428,14 +459,22 @@ fn run_one(
         info: info.clone(),
         answer: None,
     };
+    // A series that cannot start: each of its runs is a failed line, so none goes missing.
     let setup_failed = |mut record: Record, detail: String| {
         record.info.reason = Some(Reason::Setup);
         record.info.detail = Some(detail);
-        record
+        (0..count)
+            .map(|i| {
+                let mut r = record.clone();
+                r.info.run = first_run + i;
+                r.info.cold = i == 0;
+                r
+            })
+            .collect::<Vec<_>>()
     };
     let mut cg = match session {
         Some(s) => {
-            let name = format!("m{}-r{run}", plan.memory_mb);
+            let name = format!("m{}-r{first_run}", plan.memory_mb);
             match RunCgroup::create(s, &name, plan) {
                 Ok(cg) => {
                     record.emulated = Some(emulated(s, plan, &cg));
@@ -451,6 +490,7 @@ fn run_one(
         payload,
         memory_mb: plan.memory_mb,
         timeout_ms: args.timeout_ms,
+        repeat: count,
         procs_files: cg.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
         affinity: match (session, &cg) {
             (Some(s), Some(_)) if s.cores_via == CoresVia::Affinity => Some(plan.cpus.clone()),
@@ -461,7 +501,8 @@ fn run_one(
         Ok(r) => r,
         Err(e) => return Ok(setup_failed(record, e)),
     };
-    let limit = Duration::from_millis(args.timeout_ms) + child::KILL_GRACE;
+    // Each invocation has its own deadline; the process may take all of them, plus the grace.
+    let limit = Duration::from_millis(args.timeout_ms) * count + child::KILL_GRACE;
     let (ending, wall_ms) = match running.wait(limit) {
         Ok(w) => w,
         Err(e) => return Ok(setup_failed(record, e)),
@@ -476,23 +517,95 @@ fn run_one(
         }
     }
     let output = running.output(Duration::from_secs(5));
-    let classified = classify(ending, &output.stdout, stats.as_ref());
-    info.status = classified.status;
-    info.reason = classified.reason;
-    info.detail = classified.detail;
     info.process_wall_ms = Some(round(wall_ms, 3));
     match ending {
         Ending::Exited(code) => info.exit_code = Some(code),
         Ending::Signaled(sig) => info.signal = Some(signals::name(sig)),
         Ending::TimedOut | Ending::Interrupted(_) => info.signal = Some("SIGKILL".into()),
     }
-    info.cgroup_stats = stats;
-    if info.status == Status::Failed && !output.stderr_tail.is_empty() {
-        info.stderr_tail = Some(output.stderr_tail);
+    info.cgroup_stats = stats.clone();
+    let classified = classify_series(ending, &output.stdout, stats.as_ref(), count);
+    Ok(classified
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut info = info.clone();
+            info.run = first_run + i as u32;
+            info.cold = c
+                .answer
+                .as_ref()
+                .and_then(|a| a.get("environment")?.get("cold_start")?.as_bool())
+                .unwrap_or(i == 0);
+            info.status = c.status;
+            info.reason = c.reason;
+            info.detail = c.detail;
+            if info.status == Status::Failed && !output.stderr_tail.is_empty() {
+                info.stderr_tail = Some(output.stderr_tail.clone());
+            }
+            Record {
+                info,
+                answer: c.answer,
+                ..record.clone()
+            }
+        })
+        .collect())
+}
+
+/// The `count` runs of one probe process: each JSON line it printed is its run's answer (a
+/// response, or an error object); the runs it never answered are failed with the reason the
+/// process ended ([`classify`] of its ending with no answer), so none goes missing.
+fn classify_series(
+    ending: Ending,
+    stdout: &str,
+    stats: Option<&RunStats>,
+    count: u32,
+) -> Vec<Classified> {
+    // One run: the single run's rules, which also check the exit status against the answer.
+    if count == 1 {
+        return vec![classify(ending, stdout, stats)];
     }
-    record.info = info;
-    record.answer = classified.answer;
-    Ok(record)
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    (0..count as usize)
+        .map(|i| {
+            let answer = lines
+                .get(i)
+                .and_then(|l| serde_json::from_str::<Value>(l).ok())
+                .and_then(|v| match v {
+                    Value::Object(m) => Some(m),
+                    _ => None,
+                });
+            match answer {
+                Some(a) if a.contains_key("errorType") => Classified {
+                    status: Status::FunctionError,
+                    reason: None,
+                    detail: Some(format!(
+                        "{}: {}",
+                        a["errorType"].as_str().unwrap_or("?"),
+                        a.get("errorMessage").and_then(Value::as_str).unwrap_or("")
+                    )),
+                    answer: Some(a),
+                },
+                Some(a) => Classified {
+                    status: Status::Ok,
+                    reason: None,
+                    detail: None,
+                    answer: Some(a),
+                },
+                None => {
+                    let mut c = classify(ending, "", stats);
+                    if i > lines.len() {
+                        c.detail = c.detail.map(|d| {
+                            format!(
+                                "not run: the process ended during run {} ({d})",
+                                lines.len() + 1
+                            )
+                        });
+                    }
+                    c
+                }
+            }
+        })
+        .collect()
 }
 
 fn emulated(session: &Session, plan: &Plan, cg: &RunCgroup) -> Emulated {
@@ -625,6 +738,15 @@ mod tests {
         assert!(a.unthrottled);
         assert_eq!(a.out, Some(PathBuf::from("r.jsonl")));
         assert_eq!(a.probe, None);
+        assert!(!a.fresh_process);
+        let fresh = parse_args(&args(&[
+            "--memory",
+            "128",
+            "--payload",
+            "p",
+            "--fresh-process",
+        ]));
+        assert!(fresh.unwrap().unwrap().fresh_process);
         assert_eq!(parse_args(&args(&["--help"])).unwrap(), None);
         for (bad, says) in [
             (vec!["--payload", "p"], "--memory"),
@@ -646,6 +768,10 @@ mod tests {
                 "--timeout-ms",
             ),
             (vec!["--memory"], "needs a value"),
+            (
+                vec!["--memory", "128", "--payload", "p", "--runs", "101"],
+                "1..=100",
+            ),
             (
                 vec!["--memory", "128", "--payload", "p", "--fast"],
                 "--fast",
@@ -716,6 +842,33 @@ mod tests {
     }
 
     #[test]
+    fn a_series_keeps_its_answers_and_fails_the_runs_it_never_answered() {
+        let ok = "{\"workload\":\"env\",\"environment\":{\"cold_start\":true}}";
+        let err = "{\"errorType\":\"OverBudget\",\"errorMessage\":\"too big\"}";
+        let all = classify_series(Ending::Exited(1), &format!("{ok}\n{err}\n{ok}\n"), None, 3);
+        let status: Vec<Status> = all.iter().map(|c| c.status).collect();
+        assert_eq!(status, [Status::Ok, Status::FunctionError, Status::Ok]);
+
+        // OOM-killed during run 2 of 3: run 1 stays, runs 2 and 3 are the OOM kill.
+        let died = classify_series(Ending::Signaled(libc::SIGKILL), ok, Some(&stats(1)), 3);
+        assert_eq!(died[0].status, Status::Ok);
+        assert!(died[0].answer.is_some());
+        for c in &died[1..] {
+            assert_eq!(
+                (c.status, c.reason),
+                (Status::Failed, Some(Reason::OomKill))
+            );
+        }
+        assert!(!died[1].detail.as_ref().unwrap().contains("not run"));
+        let d = died[2].detail.as_ref().unwrap();
+        assert!(d.contains("not run") && d.contains("during run 2"), "{d}");
+
+        // One run: the single run's rules (exit 0 with an error object is not the door's).
+        let one = classify_series(Ending::Exited(0), err, None, 1);
+        assert_eq!(one[0].reason, Some(Reason::BadOutput));
+    }
+
+    #[test]
     fn a_line_is_the_answer_with_the_emulation_attached() {
         let plan = Plan::new(884, &[0, 1], None);
         let mut answer = Map::new();
@@ -728,6 +881,7 @@ mod tests {
                 memory_mb: 884,
                 run: 1,
                 runs: 1,
+                cold: true,
                 status: Status::Ok,
                 reason: None,
                 detail: None,

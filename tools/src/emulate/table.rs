@@ -56,8 +56,11 @@ pub fn progress(r: &Record) -> String {
         None => "unthrottled".into(),
     };
     let head = format!(
-        "{} MB ({limits}) run {}/{}",
-        r.info.memory_mb, r.info.run, r.info.runs
+        "{} MB ({limits}) run {}/{} {}",
+        r.info.memory_mb,
+        r.info.run,
+        r.info.runs,
+        if r.info.cold { "cold" } else { "warm" }
     );
     let stats = r.info.cgroup_stats.as_ref();
     let peak_mib = stats.and_then(|s| s.peak_memory_bytes).map(mib);
@@ -108,12 +111,13 @@ pub fn progress(r: &Record) -> String {
 pub fn table(records: &[Record], sizes: &[u32]) -> String {
     let mut out = String::from("\n");
     out += &format!(
-        "{:>9} {:>10} {:>5} {:>7} {:>11} {:>9} {:>15} {:>9} {:>9} {:>12}  {}\n",
+        "{:>9} {:>10} {:>5} {:>7} {:>11} {:>11} {:>9} {:>15} {:>9} {:>9} {:>12}  {}\n",
         "memory MB",
         "quota vCPU",
         "cores",
         "ok/runs",
-        "wall ms",
+        "cold ms",
+        "warm ms",
         "eff vCPU",
         "thread speedup",
         "vs first",
@@ -134,10 +138,23 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
             .copied()
             .filter(|r| r.info.status == Status::Ok)
             .collect();
+        // The figures below are the warm runs' when there are any (a sandbox's steady state),
+        // else the cold runs': the cold start has its own column.
+        let (cold, warm): (Vec<&Record>, Vec<&Record>) = ok.iter().partition(|r| r.info.cold);
+        let steady = if warm.is_empty() { &cold } else { &warm };
         let med = |f: &dyn Fn(&Record) -> Option<f64>| {
-            let v: Vec<f64> = ok.iter().filter_map(|r| f(r)).collect();
+            let v: Vec<f64> = steady.iter().filter_map(|r| f(r)).collect();
             median(&v)
         };
+        let wall_of = |rows: &[&Record]| {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter_map(|r| summary(r)?["wall_ms"].as_f64())
+                .collect();
+            median(&v)
+        };
+        let cold_wall = wall_of(&cold);
+        let warm_wall = wall_of(&warm);
         let wall = med(&|r| summary(r)?["wall_ms"].as_f64());
         let vcpu = med(&|r| summary(r)?["effective_vcpu"].as_f64());
         let speedup = med(&|r| thread_speedup(r).map(|t| t.1));
@@ -202,12 +219,13 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
             _ => "-".into(),
         };
         out += &format!(
-            "{:>9} {:>10} {:>5} {:>7} {:>11} {:>9} {:>15} {:>9} {:>9} {:>12}  {}\n",
+            "{:>9} {:>10} {:>5} {:>7} {:>11} {:>11} {:>9} {:>15} {:>9} {:>9} {:>12}  {}\n",
             mb,
             quota,
             cores,
             format!("{}/{}", ok.len(), rows.len()),
-            f(wall, 1),
+            f(cold_wall, 1),
+            f(warm_wall, 1),
             f(vcpu, 3),
             speed,
             vs_first,
@@ -219,7 +237,7 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
     if records.is_empty() {
         out += "(no runs)\n";
     }
-    out += "wall ms and eff vCPU (cpu ÷ wall) are the probe's own, medians over ok runs; thread speedup is the workload's (1 thread ÷ N threads); vs first compares wall with the first row; throttled % is the share of CFS periods in which the run used up its quota.\n";
+    out += "cold ms is the wall of the ok cold runs (a process's first invocation), warm ms the median over the ok warm ones (its later invocations); eff vCPU (cpu ÷ wall), thread speedup (the workload's, 1 thread ÷ N threads) and vs first (wall against the first row) are medians over the warm ok runs, or the cold ones when there are none; throttled % is the share of CFS periods in which the run used up its quota.\n";
     for (i, f) in footnotes.iter().enumerate() {
         out += &format!("*{} not reproducible here: {f}\n", i + 1);
     }
@@ -248,6 +266,7 @@ mod tests {
                 memory_mb: mb,
                 run: 1,
                 runs: 1,
+                cold: false,
                 status,
                 reason: (status == Status::Failed).then_some(Reason::OomKill),
                 detail: Some("the OOM killer killed 1 process".into()),
@@ -308,7 +327,7 @@ mod tests {
 
         let p = progress(&records[4]);
         assert!(
-            p.starts_with("128 MB (unthrottled) run 1/1: FAILED (oom_kill)"),
+            p.starts_with("128 MB (unthrottled) run 1/1 warm: FAILED (oom_kill)"),
             "{p}"
         );
         let p = progress(&records[0]);
