@@ -4,16 +4,29 @@
 //! deadline (both an epoch time, as Lambda sends, and the ms-remaining form the emulator sends),
 //! and the real binary's `run --timeout-ms`.
 //!
-//! Why not `cargo lambda watch`: cargo-lambda 1.9's emulator sends a fixed
-//! `Lambda-Runtime-Deadline-Ms: 600000` whatever its flags (`--timeout` only bounds how long
-//! the invoke request waits), so through it a deadline test would need a 10-minute payload.
-//! The io workload is not on this branch; its deadline test belongs with it.
+//! Why not through `cargo lambda watch` with a short function timeout: it cannot be given one.
+//! cargo-lambda 1.9's emulator answers every `GET …/runtime/invocation/next` with the constant
+//! `Lambda-Runtime-Deadline-Ms: 600000` (set in its runtime router, not read from any flag,
+//! environment variable or `[package.metadata.lambda]` key). Its only timeout setting, `watch
+//! --timeout` (also `[package.metadata.lambda.watch] timeout`), bounds how long the *invoke
+//! request* waits for an answer: the function still sees 600000 and runs on, while the caller is
+//! left with the emulator giving up, not a truncated response. `--env-var AWS_LAMBDA_FUNCTION_TIMEOUT=…`
+//! only reaches the function's environment, which the probe does not read for its deadline. So a
+//! deadline test through it would need a payload of over 10 minutes per workload. What the
+//! emulator's header does exercise, the ms-remaining reading (src/measure/deadline.rs: values
+//! before 2001 are ms remaining), is checked here through `lambda_handler` with that form of
+//! context deadline, and end to end by tests/runtime_api.rs: every bench payload through the
+//! emulator comes back `truncated: false` (read as an epoch time, 600000 would be long past and
+//! would cut every run at once).
+//!
+//! io's deadline (a silent endpoint cut at the deadline) is tested with it, in tests/io.rs.
 
+mod common;
+
+use common::run_probe;
 use lambda_probe::measure::deadline::SAFETY_MARGIN_MS;
 use lambda_probe::measure::Deadline;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Time the workload may run before it must stop; the deadline is this plus the safety margin.
@@ -190,27 +203,10 @@ async fn the_binary_run_door_honours_timeout_ms() {
     let timeout_ms = budget().as_millis() as u64;
     for payload in [huge_pbkdf2().await, huge_alloc(), huge_memset()] {
         let start = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lambda-probe"))
-            .args(["run", "-", "--timeout-ms", &timeout_ms.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(payload.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = run_probe(&payload, &["--timeout-ms", &timeout_ms.to_string()]);
         let elapsed = start.elapsed();
-        assert!(
-            out.status.success(),
-            "{payload}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(out.ok, "{payload}: {}\n{}", out.body, out.stderr);
+        let r = out.body;
         // The run's own wall time is inside the deadline; the process as a whole (start-up,
         // teardown, a loaded machine) gets one more second.
         let run_ms = r["summary"]["wall_ms"].as_f64().unwrap();

@@ -4,38 +4,16 @@
 
 mod common;
 
-use common::{assert_response_contract, Watch};
+use common::{assert_response_contract, probe_cmd, run_probe_cmd, Watch, PROBE_LIMIT};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 /// Runs one payload through `lambda-probe run -` in a fresh process: (exit ok, JSON printed).
 fn run_probe(payload: &Value, env: &[(&str, &str)]) -> (bool, Value) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-probe"));
-    cmd.args(["run", "-"])
-        .env_remove("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start lambda-probe");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().expect("lambda-probe ran");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v = serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!(
-            "{payload}: not JSON ({e}): {text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.success(), v)
+    let mut cmd = probe_cmd(&[]);
+    cmd.env_remove("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .envs(env.iter().copied());
+    let r = run_probe_cmd(cmd, payload.to_string().as_bytes(), PROBE_LIMIT);
+    (r.ok, r.body)
 }
 
 fn ok(payload: Value) -> Value {

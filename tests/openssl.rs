@@ -1,30 +1,16 @@
 //! Derived keys against OpenSSL 3's own PBKDF2 (`openssl kdf`), for both hashes, through the
 //! local `run` door of the real binary.
 
-use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
-fn run_probe(payload: &Value) -> Value {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lambda-probe"))
-        .args(["run", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start lambda-probe");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    serde_json::from_slice(&out.stdout).expect("run prints JSON")
+use common::{probe_cmd, run_probe, run_probe_cmd, PROBE_LIMIT};
+use serde_json::{json, Value};
+use std::process::Command;
+
+fn run_ok(payload: &Value) -> Value {
+    let r = run_probe(payload, &[]);
+    assert!(r.ok, "{payload}: {}\n{}", r.body, r.stderr);
+    r.body
 }
 
 fn openssl_pbkdf2(digest: &str, pass: &str, salt: &str, iter: u32, keylen: usize) -> String {
@@ -61,7 +47,7 @@ fn openssl_pbkdf2(digest: &str, pass: &str, salt: &str, iter: u32, keylen: usize
 fn first_key_equals_openssl_for_both_hashes() {
     for (hash, digest) in [("sha256", "SHA256"), ("sha512", "SHA512")] {
         for iterations in [1u32, 2, 4097] {
-            let r = run_probe(
+            let r = run_ok(
                 &json!({"workload": "pbkdf2", "hash": hash, "iterations": iterations, "passwords": 1, "threads": [1]}),
             );
             let fk = &r["summary"]["first_key"];
@@ -83,18 +69,9 @@ fn first_key_equals_openssl_for_both_hashes() {
 
 #[test]
 fn run_prints_the_error_contract_for_bad_payloads() {
-    let out = Command::new(env!("CARGO_BIN_EXE_lambda-probe"))
-        .args(["run", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(b"{not json")?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = run_probe_cmd(probe_cmd(&[]), b"{not json", PROBE_LIMIT);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let v = r.body;
     assert_eq!(v["errorType"], "InvalidPayload");
     assert!(v["errorMessage"]
         .as_str()

@@ -6,6 +6,7 @@ pub mod moto;
 pub mod proxy;
 
 use serde_json::Value;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,6 +46,92 @@ pub fn wait_for_port(port: u16, limit: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+// ---- the local door: `lambda-probe run -` with the payload on stdin
+
+/// How long one `lambda-probe run` may take before the test calls it hung and kills it.
+pub const PROBE_LIMIT: Duration = Duration::from_secs(300);
+
+/// What one `lambda-probe run` process gave back.
+#[derive(Debug)]
+pub struct ProbeRun {
+    /// Exit status 0.
+    pub ok: bool,
+    pub code: Option<i32>,
+    /// stdout, parsed: the response or the error body.
+    pub body: Value,
+    pub stderr: String,
+    /// From spawn to exit, start-up and teardown included.
+    pub took: Duration,
+}
+
+/// `lambda-probe run -` followed by `extra_args` (e.g. `--timeout-ms 800`), stdin/stdout/stderr
+/// piped; set its environment on the returned command before [`run_probe_cmd`].
+pub fn probe_cmd(extra_args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-probe"));
+    cmd.args(["run", "-"])
+        .args(extra_args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `cmd` (from [`probe_cmd`]) with `stdin` as its input and parses what it prints. Killed,
+/// and the test failed, past `limit`; stdout that is not JSON fails the test with both streams.
+pub fn run_probe_cmd(mut cmd: Command, stdin: &[u8], limit: Duration) -> ProbeRun {
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("start lambda-probe");
+    // Every stream on its own thread: a large input or output never blocks the other side.
+    let mut input = child.stdin.take().expect("stdin piped");
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
+    let mut stdout = child.stdout.take().expect("stdout piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).map(|_| s)
+    });
+    let mut stderr = child.stderr.take().expect("stderr piped");
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for lambda-probe") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lambda-probe ran over {limit:?}: it hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = started.elapsed();
+    // The probe may exit on a bad payload before reading all of it: a broken pipe is no failure.
+    let _ = writer.join();
+    let text = out_reader.join().unwrap().expect("read stdout");
+    let stderr = err_reader.join().unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {text}\nstderr: {stderr}"));
+    ProbeRun {
+        ok: status.success(),
+        code: status.code(),
+        body,
+        stderr,
+        took,
+    }
+}
+
+/// `lambda-probe run - <extra_args>` with `payload` on stdin, in this test's environment.
+pub fn run_probe(payload: &Value, extra_args: &[&str]) -> ProbeRun {
+    run_probe_cmd(
+        probe_cmd(extra_args),
+        payload.to_string().as_bytes(),
+        PROBE_LIMIT,
+    )
 }
 
 /// A child process (and its process group) that is killed when dropped.
