@@ -161,7 +161,15 @@ fn check_parse(event: &Value) -> Result<Option<Request>, TestCaseError> {
     match request::parse(event.clone(), HOST) {
         Ok(r) => {
             prop_assert!(WORKLOADS.contains(&r.workload()));
-            prop_assert!(r.params_json().is_object(), "{:?}", r);
+            // The echoed params, sent again as a payload, are the same request (the fuzz
+            // target checks this too; here it runs on stable, in CI).
+            let Value::Object(mut again) = r.params_json() else {
+                return Err(TestCaseError::fail(format!("params not an object: {r:?}")));
+            };
+            again.insert("workload".into(), r.workload().into());
+            let replayed = request::parse(Value::Object(again), HOST);
+            prop_assert!(replayed.is_ok(), "echoed params of {:?} refused: {:?}", r, replayed);
+            prop_assert_eq!(replayed.unwrap(), r.clone());
             Ok(Some(r))
         }
         Err(e) => {
