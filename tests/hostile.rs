@@ -168,7 +168,12 @@ fn check_parse(event: &Value) -> Result<Option<Request>, TestCaseError> {
             };
             again.insert("workload".into(), r.workload().into());
             let replayed = request::parse(Value::Object(again), HOST);
-            prop_assert!(replayed.is_ok(), "echoed params of {:?} refused: {:?}", r, replayed);
+            prop_assert!(
+                replayed.is_ok(),
+                "echoed params of {:?} refused: {:?}",
+                r,
+                replayed
+            );
             prop_assert_eq!(replayed.unwrap(), r.clone());
             Ok(Some(r))
         }
