@@ -68,10 +68,11 @@ fn mix(i: u64) -> (Value, Option<&'static str>) {
     }
 }
 
-/// The function process: the `lambda-probe` binary from this repo's target dir, started under
+/// The function process: the `lambda-probe` binary started under
 /// the emulator (a descendant of the process the guard spawned).
 fn function_pid(watch_pid: u32) -> Option<u32> {
-    let target = common::repo().join("target");
+    // Any target dir (CARGO_TARGET_DIR may put it outside the repo): the emulator's own
+    // descendant named lambda-probe is the function.
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
@@ -81,10 +82,7 @@ fn function_pid(watch_pid: u32) -> Option<u32> {
         };
         let exe = exe.to_string_lossy().replace(" (deleted)", "");
         let exe = Path::new(&exe);
-        if exe.file_name().is_some_and(|n| n == "lambda-probe")
-            && exe.starts_with(&target)
-            && descends_from(pid, watch_pid)
-        {
+        if exe.file_name().is_some_and(|n| n == "lambda-probe") && descends_from(pid, watch_pid) {
             return Some(pid);
         }
     }

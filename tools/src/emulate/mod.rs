@@ -575,22 +575,8 @@ fn classify_series(
                     _ => None,
                 });
             match answer {
-                Some(a) if a.contains_key("errorType") => Classified {
-                    status: Status::FunctionError,
-                    reason: None,
-                    detail: Some(format!(
-                        "{}: {}",
-                        a["errorType"].as_str().unwrap_or("?"),
-                        a.get("errorMessage").and_then(Value::as_str).unwrap_or("")
-                    )),
-                    answer: Some(a),
-                },
-                Some(a) => Classified {
-                    status: Status::Ok,
-                    reason: None,
-                    detail: None,
-                    answer: Some(a),
-                },
+                Some(a) if a.contains_key("errorType") => Classified::function_error(a),
+                Some(a) => Classified::ok(a),
                 None => {
                     let mut c = classify(ending, "", stats);
                     if i > lines.len() {
@@ -633,6 +619,35 @@ struct Classified {
     reason: Option<Reason>,
     detail: Option<String>,
     answer: Option<Map<String, Value>>,
+}
+
+impl Classified {
+    fn ok(answer: Map<String, Value>) -> Self {
+        Classified {
+            status: Status::Ok,
+            reason: None,
+            detail: None,
+            answer: Some(answer),
+        }
+    }
+
+    /// The probe answered with an error object: `errorType: errorMessage` as the detail.
+    fn function_error(answer: Map<String, Value>) -> Self {
+        let detail = format!(
+            "{}: {}",
+            answer["errorType"].as_str().unwrap_or("?"),
+            answer
+                .get("errorMessage")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        );
+        Classified {
+            status: Status::FunctionError,
+            reason: None,
+            detail: Some(detail),
+            answer: Some(answer),
+        }
+    }
 }
 
 /// What a run's ending and output mean. The probe's `run` door exits 0 with a response or 1
@@ -679,22 +694,10 @@ fn classify(ending: Ending, stdout: &str, stats: Option<&RunStats>) -> Classifie
         );
     }
     match (ending, answer) {
-        (Ending::Exited(0), Some(a)) if !a.contains_key("errorType") => Classified {
-            status: Status::Ok,
-            reason: None,
-            detail: None,
-            answer: Some(a),
-        },
-        (Ending::Exited(1), Some(a)) if a.contains_key("errorType") => Classified {
-            status: Status::FunctionError,
-            reason: None,
-            detail: Some(format!(
-                "{}: {}",
-                a["errorType"].as_str().unwrap_or("?"),
-                a.get("errorMessage").and_then(Value::as_str).unwrap_or("")
-            )),
-            answer: Some(a),
-        },
+        (Ending::Exited(0), Some(a)) if !a.contains_key("errorType") => Classified::ok(a),
+        (Ending::Exited(1), Some(a)) if a.contains_key("errorType") => {
+            Classified::function_error(a)
+        }
         (Ending::Signaled(_), _) => failed(Reason::Signal, format!("the probe {how}")),
         (Ending::TimedOut, _) => failed(Reason::Timeout, format!("the probe {how}")),
         (Ending::Exited(0 | 1), _) => failed(
