@@ -1,6 +1,7 @@
 //! From rows to plots: what each section shows, read defensively from the response JSON.
 
 use super::input::Row;
+use lambda_probe::measure::stats;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -84,16 +85,6 @@ pub struct Section {
     pub notes: Vec<String>,
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// Group (series name, memory) → values, then summarise.
 fn aggregate(values: Vec<(String, u32, f64)>) -> Vec<Series> {
     let mut groups: BTreeMap<String, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
@@ -108,12 +99,13 @@ fn aggregate(values: Vec<(String, u32, f64)>) -> Vec<Series> {
             name,
             points: by_mem
                 .into_iter()
-                .map(|(memory_mb, mut vs)| Point {
+                .map(|(memory_mb, vs)| Point {
                     memory_mb,
                     n: vs.len(),
                     min: vs.iter().copied().fold(f64::INFINITY, f64::min),
                     max: vs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                    median: median(&mut vs),
+                    // A group exists only once a value was pushed into it.
+                    median: stats::median(&vs).unwrap_or(f64::NAN),
                 })
                 .collect(),
         })
