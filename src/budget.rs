@@ -8,7 +8,8 @@
 //! probe's own footprint (its resident set now).
 
 use crate::error::ProbeError;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 const MIB: u64 = 1 << 20;
 /// Kept back for what no request counts: page tables, allocator metadata, the response being
@@ -21,16 +22,16 @@ pub const SAFETY_MARGIN_DIVISOR: u64 = 64;
 pub const UNKNOWN_FOOTPRINT_BYTES: u64 = 64 * MIB;
 
 /// What the function has, where that came from, and what is usable by a request.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct Budget {
     pub memory_bytes: u64,
     /// Which limit was the smallest: `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, `cgroup memory
     /// limit` or `MemAvailable + probe footprint`.
-    pub memory_source: &'static str,
+    pub memory_source: String,
     pub safety_margin_bytes: u64,
     /// The probe's resident set when the request was checked.
     pub own_bytes: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub own_bytes_unavailable: Option<String>,
     pub usable_bytes: u64,
 }
@@ -49,9 +50,9 @@ impl Budget {
     /// Reads this function's memory facts now.
     pub fn read() -> Result<Budget, ProbeError> {
         Budget::from_facts(&Facts {
-            lambda_memory_mib: crate::environment::lambda_memory_mb(),
-            cgroup_limit_bytes: crate::environment::CgroupLimits::read().memory_limit_bytes,
-            mem_available_bytes: mem_available_bytes(),
+            lambda_memory_mib: crate::host::lambda_memory_mb().map(u64::from),
+            cgroup_limit_bytes: crate::host::CgroupLimits::read().memory_limit_bytes,
+            mem_available_bytes: crate::host::cgroup::memory_available_bytes(),
             own_bytes: resident_bytes(),
         })
     }
@@ -92,7 +93,7 @@ impl Budget {
         let safety_margin_bytes = SAFETY_MARGIN_FIXED_BYTES + memory_bytes / SAFETY_MARGIN_DIVISOR;
         Ok(Budget {
             memory_bytes,
-            memory_source,
+            memory_source: memory_source.to_string(),
             safety_margin_bytes,
             own_bytes,
             own_bytes_unavailable,
@@ -136,6 +137,19 @@ impl Budget {
     }
 }
 
+impl Budget {
+    /// One line of the human summary.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "  memory: {:.0} MiB ({}), {:.0} MiB usable after the safety margin and the probe's {:.0} MiB\n",
+            self.memory_bytes as f64 / MIB as f64,
+            self.memory_source,
+            self.usable_bytes as f64 / MIB as f64,
+            self.own_bytes as f64 / MIB as f64,
+        )
+    }
+}
+
 /// `12.3 MiB (12897484 bytes)`: readable, and exact for whoever checks the arithmetic.
 fn bytes(b: u64) -> String {
     format!("{:.1} MiB ({b} bytes)", b as f64 / MIB as f64)
@@ -176,17 +190,6 @@ impl Fit {
     }
 }
 
-fn mem_available_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_mem_available(&text)
-}
-
-fn parse_mem_available(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// The probe's resident set (`/proc/self/statm`, second field, in pages).
 pub fn resident_bytes() -> Result<u64, String> {
     let text = std::fs::read_to_string("/proc/self/statm")
@@ -196,7 +199,7 @@ pub fn resident_bytes() -> Result<u64, String> {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("/proc/self/statm: no resident field in {text:?}"))?;
-    Ok(pages * crate::environment::page_size_bytes())
+    Ok(pages * crate::host::page_size_bytes())
 }
 
 #[cfg(test)]
@@ -296,10 +299,6 @@ mod tests {
     #[test]
     fn reads_this_machine() {
         assert!(resident_bytes().unwrap() > 0);
-        assert_eq!(
-            parse_mem_available("MemTotal: 100 kB\nMemAvailable:   2048 kB\n"),
-            Some(2 * MIB)
-        );
         let b = Budget::read().unwrap();
         assert!(b.memory_bytes > 0 && b.usable_bytes < b.memory_bytes);
     }

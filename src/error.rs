@@ -17,6 +17,18 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
+    pub const ALL: [ErrorType; 4] = [
+        ErrorType::InvalidPayload,
+        ErrorType::OverBudget,
+        ErrorType::NotConfigured,
+        ErrorType::Internal,
+    ];
+
+    /// The probe's error type spelled `name`, if it is one.
+    pub fn parse(name: &str) -> Option<ErrorType> {
+        ErrorType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             ErrorType::InvalidPayload => "InvalidPayload",

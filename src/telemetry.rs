@@ -46,26 +46,18 @@ impl Metric {
     }
 }
 
-/// Lambda's name for the architecture (`aarch64` → `arm64`).
-pub fn lambda_arch(arch: &str) -> &str {
-    match arch {
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
 /// The EMF record for one response: the generic figures plus the workload's own metrics.
 pub fn emf_record(response: &Response, timestamp_ms: u64) -> Value {
-    let s = &response.summary;
+    let s = response.result.common();
     let mut metrics = vec![
         Metric::new("WallMs", Unit::Milliseconds, s.wall_ms),
         Metric::new("CpuMs", Unit::Milliseconds, s.cpu_ms),
-        Metric::new("MinorFaults", Unit::Count, s.minflt as f64),
+        Metric::new("NewPages", Unit::Count, s.new_pages as f64),
     ];
     if let Some(v) = s.effective_vcpu {
         metrics.push(Metric::new("EffectiveVcpu", Unit::None, v));
     }
-    metrics.extend(response.metrics.iter().cloned());
+    metrics.extend(response.result.metrics());
     let memory = response
         .environment
         .memory_mb
@@ -84,11 +76,14 @@ pub fn emf_record(response: &Response, timestamp_ms: u64) -> Value {
         }),
     );
     record.insert("type".into(), METRICS_TYPE.into());
-    record.insert("Workload".into(), response.workload.into());
+    record.insert("Workload".into(), response.workload().into());
     record.insert("MemoryMB".into(), memory.into());
+    let arch = response.environment.lambda_arch();
     record.insert(
         "Architecture".into(),
-        lambda_arch(response.environment.arch).into(),
+        arch.map(|a| a.name())
+            .unwrap_or(response.environment.arch.as_str())
+            .into(),
     );
     record.insert(
         "SandboxId".into(),
@@ -102,15 +97,19 @@ pub fn emf_record(response: &Response, timestamp_ms: u64) -> Value {
 
 /// The full-result line, or a short line saying why it was left out.
 pub fn result_line(response: &Response, request_id: &str) -> String {
+    result_line_within(response, request_id, MAX_RESULT_LINE_BYTES)
+}
+
+fn result_line_within(response: &Response, request_id: &str, max_bytes: usize) -> String {
     let line =
         json!({"type": RESULT_TYPE, "request_id": request_id, "response": response}).to_string();
-    if line.len() <= MAX_RESULT_LINE_BYTES {
+    if line.len() <= max_bytes {
         return line;
     }
     json!({
         "type": RESULT_TYPE,
         "request_id": request_id,
-        "omitted": format!("the full result is {} bytes, over the {} logged per line; the response still carries it", line.len(), MAX_RESULT_LINE_BYTES),
+        "omitted": format!("the full result is {} bytes, over the {} logged per line; the response still carries it", line.len(), max_bytes),
     })
     .to_string()
 }
@@ -135,7 +134,7 @@ mod tests {
     use serde_json::json;
 
     async fn respond(event: Value) -> Response {
-        crate::handle(event, Deadline::none()).await.unwrap()
+        crate::handle(event, Deadline::none()).await.unwrap().0
     }
 
     #[tokio::test]
@@ -163,7 +162,7 @@ mod tests {
         for n in [
             "WallMs",
             "CpuMs",
-            "MinorFaults",
+            "NewPages",
             "Pbkdf2IterationsPerS",
             "Pbkdf2Speedup",
         ] {
@@ -172,7 +171,7 @@ mod tests {
         for n in &names {
             assert!(rec[*n].is_number(), "{n} declared but has no value: {rec}");
         }
-        assert_eq!(rec["WallMs"], json!(r.summary.wall_ms));
+        assert_eq!(rec["WallMs"], json!(r.result.common().wall_ms));
         // CloudWatch's EMF limits: at most 100 metrics and 30 dimensions per record.
         assert!(names.len() <= 100);
         assert!(
@@ -195,28 +194,35 @@ mod tests {
 
     #[tokio::test]
     async fn log_result_false_leaves_only_the_metrics() {
-        let r = respond(json!({"workload": "env", "log_result": false})).await;
-        let lines = log_lines(&r, "req-2", r.log_result);
+        let (r, o) = crate::handle(
+            json!({"workload": "env", "log_result": false}),
+            Deadline::none(),
+        )
+        .await
+        .unwrap();
+        let lines = log_lines(&r, "req-2", o.log_result);
         assert_eq!(lines.len(), 1);
         let v: Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(v["type"], METRICS_TYPE);
-        let r = respond(json!({"workload": "env"})).await;
-        assert_eq!(log_lines(&r, "req-3", r.log_result).len(), 2);
+        let (r, o) = crate::handle(json!({"workload": "env"}), Deadline::none())
+            .await
+            .unwrap();
+        assert_eq!(log_lines(&r, "req-3", o.log_result).len(), 2);
     }
 
     #[tokio::test]
     async fn an_oversized_result_is_announced_not_cut() {
-        let mut r = respond(json!({"workload": "env"})).await;
-        r.samples = json!(["x".repeat(MAX_RESULT_LINE_BYTES)]);
-        let v: Value = serde_json::from_str(&result_line(&r, "req-4")).unwrap();
+        let r = respond(json!({"workload": "env"})).await;
+        let v: Value = serde_json::from_str(&result_line_within(&r, "req-4", 100)).unwrap();
         assert!(v.get("response").is_none());
         assert!(v["omitted"].as_str().unwrap().contains("bytes"), "{v}");
     }
 
     #[tokio::test]
     async fn memory_workloads_publish_their_headline_figures() {
-        let names =
-            |r: &Response| -> Vec<&'static str> { r.metrics.iter().map(|m| m.name).collect() };
+        let names = |r: &Response| -> Vec<&'static str> {
+            r.result.metrics().iter().map(|m| m.name).collect()
+        };
         let r =
             respond(json!({"workload": "alloc", "buffers": 4, "passes": 2, "mode": "reuse"})).await;
         assert_eq!(
@@ -230,11 +236,5 @@ mod tests {
         )
         .await;
         assert_eq!(names(&r), vec!["MemsetFirstTouchGBps"]);
-    }
-
-    #[test]
-    fn lambda_architecture_names() {
-        assert_eq!(lambda_arch("aarch64"), "arm64");
-        assert_eq!(lambda_arch("x86_64"), "x86_64");
     }
 }

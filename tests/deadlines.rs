@@ -63,7 +63,8 @@ fn huge_memset() -> Value {
 async fn run(event: Value, deadline: Deadline) -> Value {
     let r = lambda_probe::handle(event.clone(), deadline)
         .await
-        .unwrap_or_else(|e| panic!("{event}: {e}"));
+        .unwrap_or_else(|e| panic!("{event}: {e}"))
+        .0;
     serde_json::to_value(r).unwrap()
 }
 
@@ -173,7 +174,7 @@ async fn env_has_no_work_to_cut() {
 async fn through_lambda_handler(payload: Value, context_deadline_ms: u64) -> Value {
     let mut ctx = lambda_runtime::Context::default();
     ctx.deadline = context_deadline_ms;
-    let r = lambda_probe::lambda_handler(lambda_runtime::LambdaEvent::new(payload, ctx))
+    let r = lambda_probe::lambda::handler(lambda_runtime::LambdaEvent::new(payload, ctx))
         .await
         .unwrap();
     serde_json::to_value(r).unwrap()

@@ -8,17 +8,15 @@
 
 use lambda_probe::error::{ErrorType, ProbeError, MAX_MESSAGE_BYTES};
 use lambda_probe::measure::Deadline;
-use lambda_probe::request::{self, Host, Request, WORKLOADS};
+use lambda_probe::request;
+use lambda_probe::workloads::{Host, Request, WORKLOADS};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const HOST: Host = Host { cores: 2 };
 /// Lambda's synchronous invocation payload limit.
 const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
-
-static EVENTS_TRIED: AtomicU64 = AtomicU64::new(0);
 
 const FIELDS: &[&str] = &[
     "workload",
@@ -157,7 +155,6 @@ fn check_refusal(event: &Value, e: &ProbeError) -> Result<(), TestCaseError> {
 }
 
 fn check_parse(event: &Value) -> Result<Option<Request>, TestCaseError> {
-    EVENTS_TRIED.fetch_add(1, Ordering::Relaxed);
     match request::parse(event.clone(), HOST) {
         Ok(r) => {
             prop_assert!(WORKLOADS.contains(&r.workload()));
@@ -218,9 +215,9 @@ proptest! {
                 prop_assert_eq!(e.error_type, direct.error_type);
                 check_refusal(&event, &e)?;
             }
-            (None, Ok(r)) => prop_assert!(false, "{} refused by parse, run by handle: {:?}", event, r.workload),
-            (Some(_), Ok(r)) => {
-                let work = r.workload != "env";
+            (None, Ok((r, _))) => prop_assert!(false, "{} refused by parse, run by handle: {:?}", event, r.workload()),
+            (Some(_), Ok((r, _))) => {
+                let work = r.workload() != "env";
                 prop_assert_eq!(r.truncated, work, "{}", event);
             }
             // io needs its table (TABLE_NAME), which these tests never configure.
@@ -228,16 +225,6 @@ proptest! {
             (Some(_), Err(e)) => prop_assert_eq!(e.error_type, ErrorType::OverBudget, "{}: {}", event, e),
         }
     }
-}
-
-#[test]
-fn zz_report_events_tried() {
-    // Runs last by name in a single-threaded run; in parallel the count is a lower bound.
-    eprintln!(
-        "hostile: {} events tried so far (PROPTEST_CASES={})",
-        EVENTS_TRIED.load(Ordering::Relaxed),
-        std::env::var("PROPTEST_CASES").unwrap_or_else(|_| "256 (default)".into())
-    );
 }
 
 fn big(n: usize) -> String {
@@ -302,40 +289,40 @@ fn deep_nesting_is_refused_by_the_json_reader_or_the_parser() {
 
 #[test]
 fn the_edges_of_every_range() {
-    use lambda_probe::request::*;
+    use lambda_probe::workloads::{alloc, memset, pbkdf2};
     let ok = |v: Value| request::parse(v.clone(), HOST).unwrap_or_else(|e| panic!("{v}: {e}"));
     // Exactly at each limit: accepted.
     ok(
-        json!({"workload": "pbkdf2", "iterations": PBKDF2_MAX_ITERATIONS, "passwords": PBKDF2_MAX_PASSWORDS,
-              "threads": vec![PBKDF2_MAX_THREADS; PBKDF2_MAX_THREAD_ENTRIES]}),
+        json!({"workload": "pbkdf2", "iterations": pbkdf2::MAX_ITERATIONS, "passwords": pbkdf2::MAX_PASSWORDS,
+              "threads": vec![pbkdf2::MAX_THREADS; pbkdf2::MAX_THREAD_ENTRIES]}),
     );
     ok(
-        json!({"workload": "alloc", "buffers": ALLOC_MAX_ROWS / ALLOC_MAX_PASSES, "passes": ALLOC_MAX_PASSES,
-              "buffer_bytes": ALLOC_MAX_BUFFER_BYTES}),
+        json!({"workload": "alloc", "buffers": alloc::MAX_ROWS / alloc::MAX_PASSES, "passes": alloc::MAX_PASSES,
+              "buffer_bytes": alloc::MAX_BUFFER_BYTES}),
     );
-    ok(json!({"workload": "memset", "bytes": MEMSET_MAX_BYTES, "repeats": MEMSET_MAX_REPEATS}));
-    ok(json!({"workload": "memset", "bytes": MEMSET_MIN_BYTES, "repeats": 1}));
+    ok(json!({"workload": "memset", "bytes": memset::MAX_BYTES, "repeats": memset::MAX_REPEATS}));
+    ok(json!({"workload": "memset", "bytes": memset::MIN_BYTES, "repeats": 1}));
     // One past it, zero, negative, fractional, and too large for the type: refused, naming the
     // field.
     for (workload, field, past) in [
         (
             "pbkdf2",
             "iterations",
-            json!(PBKDF2_MAX_ITERATIONS as u64 + 1),
+            json!(pbkdf2::MAX_ITERATIONS as u64 + 1),
         ),
-        ("pbkdf2", "passwords", json!(PBKDF2_MAX_PASSWORDS + 1)),
-        ("pbkdf2", "threads", json!([PBKDF2_MAX_THREADS + 1])),
+        ("pbkdf2", "passwords", json!(pbkdf2::MAX_PASSWORDS + 1)),
+        ("pbkdf2", "threads", json!([pbkdf2::MAX_THREADS + 1])),
         (
             "pbkdf2",
             "threads",
-            json!(vec![1; PBKDF2_MAX_THREAD_ENTRIES + 1]),
+            json!(vec![1; pbkdf2::MAX_THREAD_ENTRIES + 1]),
         ),
-        ("alloc", "buffers", json!(ALLOC_MAX_BUFFERS + 1)),
-        ("alloc", "buffer_bytes", json!(ALLOC_MAX_BUFFER_BYTES + 1)),
-        ("alloc", "buffer_bytes", json!(ALLOC_MIN_BUFFER_BYTES - 1)),
-        ("alloc", "passes", json!(ALLOC_MAX_PASSES + 1)),
-        ("memset", "bytes", json!(MEMSET_MAX_BYTES + 1)),
-        ("memset", "repeats", json!(MEMSET_MAX_REPEATS + 1)),
+        ("alloc", "buffers", json!(alloc::MAX_BUFFERS + 1)),
+        ("alloc", "buffer_bytes", json!(alloc::MAX_BUFFER_BYTES + 1)),
+        ("alloc", "buffer_bytes", json!(alloc::MIN_BUFFER_BYTES - 1)),
+        ("alloc", "passes", json!(alloc::MAX_PASSES + 1)),
+        ("memset", "bytes", json!(memset::MAX_BYTES + 1)),
+        ("memset", "repeats", json!(memset::MAX_REPEATS + 1)),
     ] {
         for bad in [
             past,
@@ -362,7 +349,7 @@ fn the_edges_of_every_range() {
     }
     // Too many sample rows, each factor within its own range.
     let e = refused(
-        json!({"workload": "alloc", "buffers": ALLOC_MAX_BUFFERS, "passes": ALLOC_MAX_PASSES}),
+        json!({"workload": "alloc", "buffers": alloc::MAX_BUFFERS, "passes": alloc::MAX_PASSES}),
     );
     assert!(e.message.contains("passes"), "{}", e.message);
 }

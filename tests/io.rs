@@ -11,12 +11,12 @@ mod common;
 
 use common::moto::Moto;
 use common::proxy::{Fault, Proxy};
-use common::{assert_response_contract, bench_payloads, shrink, Watch};
-use lambda_probe::request::IO_MAX_ATTEMPTS;
+use common::{
+    assert_response_contract, bench_payloads, probe_cmd, run_probe_cmd, shrink, ProbeRun, Watch,
+};
+use lambda_probe::workloads::io::MAX_ATTEMPTS as IO_MAX_ATTEMPTS;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,65 +33,25 @@ fn function_env(endpoint: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// What a `lambda-probe run` process gave back.
-struct Run {
-    ok: bool,
-    body: Value,
-    took: Duration,
-}
-
-/// Runs `lambda-probe run - --timeout-ms N` with only `env` (plus settings that keep the SDK
-/// off this machine's files and off the network beyond 127.0.0.1), killing it after `limit`.
-fn run_probe(env: &[(&str, String)], payload: &Value, timeout_ms: u64, limit: Duration) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-probe"));
-    cmd.args(["run", "-", "--timeout-ms", &timeout_ms.to_string()])
-        .env_clear()
+/// Runs `lambda-probe run - --timeout-ms N` through the shared runner with only `env` (plus
+/// settings that keep the SDK off this machine's files and off the network beyond 127.0.0.1),
+/// killing it after `limit`.
+fn run_probe(
+    env: &[(&str, String)],
+    payload: &Value,
+    timeout_ms: u64,
+    limit: Duration,
+) -> ProbeRun {
+    let mut cmd = probe_cmd(&["--timeout-ms", &timeout_ms.to_string()]);
+    cmd.env_clear()
         .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
             "/nonexistent/aws-credentials",
         )
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let started = Instant::now();
-    let mut child = cmd.spawn().expect("start lambda-probe");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    // Read stdout on the side so a large response never blocks the child.
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).map(|_| s)
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("lambda-probe ran over {limit:?} (timeout {timeout_ms} ms): it hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = started.elapsed();
-    let text = reader.join().unwrap().unwrap();
-    let mut err = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {text}\nstderr: {err}"));
-    Run {
-        ok: status.success(),
-        body,
-        took,
-    }
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    run_probe_cmd(cmd, payload.to_string().as_bytes(), limit)
 }
 
 fn samples(r: &Value) -> &Vec<Value> {
@@ -332,7 +292,7 @@ const CUT_CODES: [&str; 8] = [
 
 /// `payload` run by the probe through a proxy with `fault` in front of moto (with the table),
 /// the response checked against the contract and against its own per-level figures.
-fn run_through(fault: Fault, payload: Value, timeout_ms: u64) -> (Moto, Proxy, Run) {
+fn run_through(fault: Fault, payload: Value, timeout_ms: u64) -> (Moto, Proxy, ProbeRun) {
     let moto = Moto::start();
     moto.create_table(TABLE);
     let proxy = Proxy::start(moto.port, fault);

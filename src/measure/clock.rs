@@ -49,8 +49,8 @@ pub struct ProcessUsage {
     pub user_us: u64,
     pub sys_us: u64,
     /// Minor page faults: pages mapped without I/O, i.e. first touches of anonymous memory.
-    pub minflt: u64,
-    pub majflt: u64,
+    pub new_pages: u64,
+    pub major_faults: u64,
 }
 
 impl ProcessUsage {
@@ -75,8 +75,8 @@ fn rusage(who: libc::c_int) -> ProcessUsage {
     ProcessUsage {
         user_us: tv_us(ru.ru_utime),
         sys_us: tv_us(ru.ru_stime),
-        minflt: ru.ru_minflt as u64,
-        majflt: ru.ru_majflt as u64,
+        new_pages: ru.ru_minflt as u64,
+        major_faults: ru.ru_majflt as u64,
     }
 }
 
@@ -88,8 +88,8 @@ pub const MIN_RATIO_WALL_US: u64 = 1_000;
 pub struct Span {
     pub wall_us: u64,
     pub cpu_us: u64,
-    pub minflt: u64,
-    pub majflt: u64,
+    pub new_pages: u64,
+    pub major_faults: u64,
 }
 
 impl Span {
@@ -136,8 +136,8 @@ impl SpanStart {
         Span {
             wall_us,
             cpu_us: end.cpu_us().saturating_sub(self.usage.cpu_us()),
-            minflt: end.minflt.saturating_sub(self.usage.minflt),
-            majflt: end.majflt.saturating_sub(self.usage.majflt),
+            new_pages: end.new_pages.saturating_sub(self.usage.new_pages),
+            major_faults: end.major_faults.saturating_sub(self.usage.major_faults),
         }
     }
 }
@@ -183,7 +183,11 @@ mod tests {
             v.resize(pages * page * 4, 1);
             std::hint::black_box(&v);
         });
-        assert!(span.minflt >= pages as u64, "only {} faults", span.minflt);
+        assert!(
+            span.new_pages >= pages as u64,
+            "only {} faults",
+            span.new_pages
+        );
         assert!(span.wall_us > 0);
         assert_eq!(
             span.effective_vcpu().is_some(),

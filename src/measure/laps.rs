@@ -30,8 +30,10 @@ impl Laps {
     }
 
     /// Minor page faults of the whole process since [`Laps::start`] (read after the last lap).
-    pub fn minflt(&self) -> u64 {
-        process_usage().minflt.saturating_sub(self.usage.minflt)
+    pub fn new_pages(&self) -> u64 {
+        process_usage()
+            .new_pages
+            .saturating_sub(self.usage.new_pages)
     }
 }
 
@@ -62,7 +64,7 @@ mod tests {
         unsafe { std::ptr::write_bytes(p as *mut u8, 7, bytes) };
         std::hint::black_box(p);
         let touched = laps.lap_us();
-        let faults = laps.minflt();
+        let faults = laps.new_pages();
         // SAFETY: unmaps exactly the mapping made above.
         unsafe { libc::munmap(p, bytes) };
         assert!(slept >= 5000.0, "{slept}");

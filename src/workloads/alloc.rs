@@ -9,18 +9,267 @@
 //! Figures that need sorting are computed after the last pass.
 
 use super::memory::{
-    flush_thread_cache, jemalloc_settings, jemalloc_stats, paint, purge_all_arenas,
-    JemallocSettings, JemallocStats,
+    guarded, jemalloc_settings, jemalloc_stats, paint, purge_all_arenas, release, JemallocSettings,
+    JemallocStats,
 };
-use crate::budget::{Fit, Need};
+use super::{check_range, Context, Host, Outcome, Phase, Plotted, Run, Workload};
+use crate::budget::{Budget, Fit, Need};
 use crate::error::ProbeError;
 use crate::measure::stats::{median, percentile, round};
 use crate::measure::{Deadline, Laps};
-use crate::request::{AllocMode, AllocParams};
 use crate::response::TruncatedReason;
 use crate::telemetry::{Metric, Unit};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::alloc::Layout;
+
+/// The alloc workload.
+#[derive(Clone, Copy, Debug, PartialEq, JsonSchema)]
+pub struct Alloc;
+
+// ---------------------------------------------------------------- parameters
+
+/// How the alloc workload gets and gives back its buffers.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AllocMode {
+    /// jemalloc (the global allocator) keeps freed buffers mapped: later passes reuse the pages.
+    #[default]
+    Reuse,
+    /// jemalloc, with every arena purged between passes: each pass faults its pages in again.
+    Fresh,
+    /// Raw `mmap`/`munmap` per buffer, bypassing the allocator: the kernel's first-touch cost.
+    Mmap,
+}
+
+impl AllocMode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AllocMode::Reuse => "reuse",
+            AllocMode::Fresh => "fresh",
+            AllocMode::Mmap => "mmap",
+        }
+    }
+}
+
+/// 100 buffers of 1 MiB, 2 passes: the 2020 "memory allocation in cloud functions" experiment.
+pub const DEFAULT_BUFFERS: u32 = 100;
+pub const DEFAULT_BUFFER_BYTES: u64 = 1 << 20;
+pub const DEFAULT_PASSES: u32 = 2;
+/// Every buffer of a pass is held at once, so memory, not this, is the real bound (the memory
+/// guard checks buffers × buffer_bytes); this keeps the per-buffer bookkeeping small.
+pub const MAX_BUFFERS: u32 = 10_000;
+/// One page up to 1 GiB: below a page "new pages per buffer" means little; above 1 GiB a
+/// handful of buffers fill the largest Lambda.
+pub const MIN_BUFFER_BYTES: u64 = 4096;
+pub const MAX_BUFFER_BYTES: u64 = 1 << 30;
+/// Pass 1 is first touch, pass 2 the reuse; a few more show whether it stays that way.
+pub const MAX_PASSES: u32 = 10;
+/// buffers × passes sample rows, ~90 bytes each: 20,000 keeps the response under 2 MB (Lambda
+/// allows 6 MB).
+pub const MAX_ROWS: u32 = 20_000;
+
+/// The event's fields, and the parameters as they run.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AllocParams {
+    /// Buffers per pass, all held at once, then all freed: 1..=10,000.
+    #[serde(default = "default_buffers")]
+    #[schemars(range(min = 1, max = MAX_BUFFERS))]
+    pub buffers: u32,
+    /// Size of each buffer: 4,096..=1,073,741,824.
+    #[serde(default = "default_buffer_bytes")]
+    #[schemars(range(min = MIN_BUFFER_BYTES, max = MAX_BUFFER_BYTES))]
+    pub buffer_bytes: u64,
+    /// Allocate + paint + free rounds: 1..=10; `buffers` × `passes` ≤ 20,000.
+    #[serde(default = "default_passes")]
+    #[schemars(range(min = 1, max = MAX_PASSES))]
+    pub passes: u32,
+    #[serde(default)]
+    pub mode: AllocMode,
+}
+
+fn default_buffers() -> u32 {
+    DEFAULT_BUFFERS
+}
+
+fn default_buffer_bytes() -> u64 {
+    DEFAULT_BUFFER_BYTES
+}
+
+fn default_passes() -> u32 {
+    DEFAULT_PASSES
+}
+
+impl AllocParams {
+    fn validate(self) -> Result<AllocParams, ProbeError> {
+        const W: &str = "alloc";
+        check_range(W, "buffers", self.buffers, 1, MAX_BUFFERS)?;
+        check_range(
+            W,
+            "buffer_bytes",
+            self.buffer_bytes,
+            MIN_BUFFER_BYTES,
+            MAX_BUFFER_BYTES,
+        )?;
+        check_range(W, "passes", self.passes, 1, MAX_PASSES)?;
+        let rows = self.buffers as u64 * self.passes as u64;
+        if rows > MAX_ROWS as u64 {
+            return Err(ProbeError::invalid(format!(
+                "{W}: `buffers` × `passes` = {} × {} = {rows} sample rows; allowed at most \
+                 {MAX_ROWS} (with {} passes, `buffers` ≤ {})",
+                self.buffers,
+                self.passes,
+                self.passes,
+                MAX_ROWS / self.passes
+            )));
+        }
+        Ok(self)
+    }
+}
+
+impl Workload for Alloc {
+    const NAME: &'static str = "alloc";
+    const ABOUT: &'static str = "100 buffers of 1 MiB allocated, painted with memset, freed, and again: first touch against reuse (jemalloc), purged reuse, raw mmap; µs per MiB and new pages per buffer: the 2020 \"memory allocation in cloud functions\" experiment";
+    type Input = AllocParams;
+    type Params = AllocParams;
+    type Figures = Figures;
+    type Sample = BufferSample;
+
+    fn resolve(input: AllocParams, _host: &Host) -> Result<AllocParams, ProbeError> {
+        input.validate()
+    }
+
+    /// At most 8 buffers.
+    fn quick(mut params: AllocParams) -> AllocParams {
+        params.buffers = params.buffers.min(8);
+        params
+    }
+
+    fn need(params: &AllocParams, page_bytes: u64) -> Option<Need> {
+        Some(need(params, page_bytes))
+    }
+
+    async fn run(
+        params: AllocParams,
+        ctx: Context,
+    ) -> Result<Outcome<Figures, BufferSample>, ProbeError> {
+        guarded(
+            Self::need(&params, crate::host::page_size_bytes()),
+            move |budget| {
+                let mut out = run(&params, ctx.deadline)?;
+                out.figures.memory_budget = budget;
+                Ok(out)
+            },
+        )
+        .await
+    }
+
+    /// Pass 1 (first touch) and pass 2 (reuse, or a fresh first touch) µs per MiB, and new pages
+    /// per MiB on pass 2.
+    fn metrics(run: &Run<Self>) -> Vec<Metric> {
+        let mut m = Vec::new();
+        let pass = |n: u32| run.summary.figures.passes.iter().find(|p| p.pass == n);
+        if let Some(v) = pass(1).and_then(|p| p.us_per_mib_median) {
+            m.push(Metric::new("FirstTouchUsPerMiB", Unit::Microseconds, v));
+        }
+        if let Some(p2) = pass(2) {
+            if let Some(v) = p2.us_per_mib_median {
+                m.push(Metric::new("ReuseUsPerMiB", Unit::Microseconds, v));
+            }
+            if let Some(v) = p2.new_pages_per_mib {
+                m.push(Metric::new("ReuseNewPagesPerMiB", Unit::Count, v));
+            }
+        }
+        m
+    }
+
+    fn summary_text(run: &Run<Self>) -> String {
+        let f = &run.summary.figures;
+        let mut out = String::new();
+        for p in &f.passes {
+            out += &format!(
+                "  {} pass {}: {} buffers, {} µs/MiB median (p90 {}), {} new pages/MiB, {} never-touched 4 KiB pages/MiB\n",
+                f.mode.name(),
+                p.pass,
+                p.buffers_done,
+                opt(p.us_per_mib_median),
+                opt(p.us_per_mib_p90),
+                opt(p.new_pages_per_mib),
+                opt(p.never_touched_pages_per_mib),
+            );
+        }
+        let j = &f.jemalloc;
+        out += &format!(
+            "  jemalloc {}: malloc_conf {:?}, dirty_decay_ms {}, oversize_threshold {}, cache_oblivious {}\n",
+            j.version.as_deref().unwrap_or("?"),
+            j.malloc_conf.as_deref().unwrap_or("?"),
+            j.dirty_decay_ms.map(|v| v.to_string()).unwrap_or("-".into()),
+            j.oversize_threshold_bytes.map(|v| v.to_string()).unwrap_or("-".into()),
+            j.cache_oblivious.map(|v| v.to_string()).unwrap_or("-".into()),
+        );
+        out + &f.memory_budget.summary_line()
+    }
+
+    fn plotted(run: &Run<Self>) -> Vec<Plotted> {
+        let f = &run.summary.figures;
+        let mut out = Vec::new();
+        for p in &f.passes {
+            let label = match (p.pass, f.mode) {
+                (1, _) => "first touch (pass 1)".to_string(),
+                (n, AllocMode::Reuse) => format!("reuse (pass {n})"),
+                (n, mode) => format!("{} (pass {n})", mode.name()),
+            };
+            if let Some(v) = p.us_per_mib_median {
+                out.push(Plotted {
+                    plot: "touch",
+                    title: "First touch vs reuse cost vs memory",
+                    y_label: "µs per MiB (median over buffers)",
+                    decimals: 1,
+                    series: Some(label.clone()),
+                    value: v,
+                    note: Some("Pass 2 is reuse in `reuse` mode, a second fresh first touch in `fresh`/`mmap` mode."),
+                });
+            }
+            if let Some(v) = p.new_pages_per_mib {
+                out.push(Plotted {
+                    plot: "pages",
+                    title: "New pages per MiB vs memory",
+                    y_label: "New pages per MiB (minor faults)",
+                    decimals: 1,
+                    series: Some(label),
+                    value: v,
+                    note: Some("256 pages per MiB = every 4 KiB page faulted in afresh."),
+                });
+            }
+        }
+        out
+    }
+
+    /// One phase per pass: single-threaded, its time is page faults and painting (CPU), plus the
+    /// allocator's own work; none of it waits.
+    fn phases(run: &Run<Self>) -> Vec<Phase> {
+        let mib = run.params.buffer_bytes as f64 / MIB;
+        run.summary
+            .figures
+            .passes
+            .iter()
+            .filter_map(|p| {
+                let ms = p.us_per_mib_median? * mib * p.buffers_done as f64 / 1000.0;
+                Some(Phase {
+                    name: format!("pass {}", p.pass),
+                    wall_ms: ms,
+                    cpu_ms: ms,
+                    threads: 1.0,
+                })
+            })
+            .collect()
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v}")).unwrap_or_else(|| "-".into())
+}
 
 /// The article's unit: 4 KiB virtual pages, whatever the kernel's page size.
 pub const COUNTED_PAGE_BYTES: u64 = 4096;
@@ -29,7 +278,7 @@ const ALIGN: usize = 64;
 const MIB: f64 = 1048576.0;
 
 /// One buffer of one pass.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct BufferSample {
     pub pass: u32,
     pub index: u32,
@@ -42,7 +291,7 @@ pub struct BufferSample {
 }
 
 /// One pass over all buffers.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct PassFigures {
     pub pass: u32,
     pub buffers_done: u32,
@@ -59,40 +308,15 @@ pub struct PassFigures {
     pub jemalloc_freed: JemallocStats,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[schemars(rename = "AllocFigures")]
 pub struct Figures {
-    pub mode: &'static str,
+    pub mode: AllocMode,
     pub buffer_mib: f64,
     pub passes: Vec<PassFigures>,
     pub jemalloc: JemallocSettings,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct AllocResult {
-    pub samples: Vec<BufferSample>,
-    pub figures: Figures,
-    pub truncated: Option<TruncatedReason>,
-}
-
-impl AllocResult {
-    /// Pass 1 (first touch) and pass 2 (reuse, or a fresh first touch) µs per MiB and new pages
-    /// per MiB, for the EMF record.
-    pub fn metrics(&self) -> Vec<Metric> {
-        let mut m = Vec::new();
-        let pass = |n: u32| self.figures.passes.iter().find(|p| p.pass == n);
-        if let Some(v) = pass(1).and_then(|p| p.us_per_mib_median) {
-            m.push(Metric::new("FirstTouchUsPerMiB", Unit::Microseconds, v));
-        }
-        if let Some(p2) = pass(2) {
-            if let Some(v) = p2.us_per_mib_median {
-                m.push(Metric::new("ReuseUsPerMiB", Unit::Microseconds, v));
-            }
-            if let Some(v) = p2.new_pages_per_mib {
-                m.push(Metric::new("ReuseNewPagesPerMiB", Unit::Count, v));
-            }
-        }
-        m
-    }
+    /// The memory the request was checked against before it ran.
+    pub memory_budget: Budget,
 }
 
 /// Bytes of bookkeeping per buffer per pass, and per buffer (touched range + held pointer).
@@ -122,7 +346,7 @@ pub fn need(p: &AllocParams, page_bytes: u64) -> Need {
                 fixed_bytes: 0,
                 bytes_per_unit: buffer_pages_bytes + per_buffer_book,
                 min: 1,
-                max: crate::request::ALLOC_MAX_BUFFERS as u64,
+                max: MAX_BUFFERS as u64,
                 multiple_of: 1,
                 context: format!("at buffer_bytes {}", p.buffer_bytes),
             },
@@ -130,8 +354,8 @@ pub fn need(p: &AllocParams, page_bytes: u64) -> Need {
                 field: "buffer_bytes",
                 fixed_bytes: buffers * (page_bytes + per_buffer_book),
                 bytes_per_unit: buffers,
-                min: crate::request::ALLOC_MIN_BUFFER_BYTES,
-                max: crate::request::ALLOC_MAX_BUFFER_BYTES,
+                min: MIN_BUFFER_BYTES,
+                max: MAX_BUFFER_BYTES,
                 multiple_of: page_bytes,
                 context: format!("at {} buffers", p.buffers),
             },
@@ -142,7 +366,10 @@ pub fn need(p: &AllocParams, page_bytes: u64) -> Need {
 /// Runs every pass, stopping at the deadline between buffers. Starts and ends by purging
 /// jemalloc's arenas, so pass 1 is a first touch in a warm sandbox as in a cold one, and the
 /// sandbox does not keep the buffers' pages afterwards.
-pub fn run(p: &AllocParams, deadline: Deadline) -> Result<AllocResult, ProbeError> {
+pub fn run(
+    p: &AllocParams,
+    deadline: Deadline,
+) -> Result<Outcome<Figures, BufferSample>, ProbeError> {
     let settings = jemalloc_settings();
     let len = usize::try_from(p.buffer_bytes)
         .map_err(|_| ProbeError::invalid("alloc: `buffer_bytes` does not fit this machine"))?;
@@ -182,7 +409,7 @@ pub fn run(p: &AllocParams, deadline: Deadline) -> Result<AllocResult, ProbeErro
             // SAFETY: `ptr` is a live allocation of `len` bytes, writable, held until freed.
             unsafe { paint(ptr, len, fill) };
             let paint_us = laps.lap_us();
-            let new_pages = laps.minflt();
+            let new_pages = laps.new_pages();
             let never_touched_pages = touched.cover(ptr as u64, p.buffer_bytes);
             samples.push(BufferSample {
                 pass,
@@ -225,26 +452,18 @@ pub fn run(p: &AllocParams, deadline: Deadline) -> Result<AllocResult, ProbeErro
             )
         })
         .collect();
-    Ok(AllocResult {
+    Ok(Outcome {
         samples,
         figures: Figures {
-            mode: p.mode.name(),
+            mode: p.mode,
             buffer_mib: round(p.buffer_bytes as f64 / MIB, 6),
             passes,
             jemalloc: settings,
+            // Filled in by the guard that ran this (`Workload::run`).
+            memory_budget: Budget::default(),
         },
         truncated,
     })
-}
-
-/// Gives freed memory back before a run (all modes: the guard then sees the probe's true
-/// footprint, and pass 1 is a first touch even in a warm sandbox). The thread's cache of freed
-/// small objects goes first: left there, jemalloc returns them during pass 1 (its cache garbage
-/// collection runs every 64 KiB allocated), their emptied slabs become free extents next to the
-/// buffers, and pass 2's first buffer lands partly on their never-touched pages.
-pub fn release() -> Result<(), ProbeError> {
-    flush_thread_cache().map_err(ProbeError::internal)?;
-    purge_all_arenas().map_err(ProbeError::internal)
 }
 
 fn purge(pass: u32) -> Result<(), ProbeError> {
@@ -463,7 +682,7 @@ mod tests {
                 .clone()
                 .all(|s| (16..=17).contains(&s.never_touched_pages)));
             let f = &r.figures;
-            assert_eq!(f.mode, mode.name());
+            assert_eq!(f.mode, mode);
             assert_eq!(f.passes.len(), 3);
             assert!(f.passes.iter().all(|p| p.buffers_done == 6
                 && p.us_per_mib_median.is_some()

@@ -1,7 +1,10 @@
 //! What the memory workloads share: painting memory for real, raw anonymous mappings, and
 //! jemalloc's control interface (purge, effective settings, statistics).
 
-use serde::Serialize;
+use crate::budget::{Budget, Need};
+use crate::error::ProbeError;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::ffi::c_void;
 use tikv_jemalloc_ctl::raw;
 
@@ -87,6 +90,36 @@ impl Drop for Mapping {
     }
 }
 
+// ---------------------------------------------------------------- the memory guard
+
+/// Runs a memory workload on the blocking pool: first hands freed memory back (so the guard
+/// sees the probe's true footprint, and pass 1 is a first touch even in a warm sandbox), then
+/// checks the request's need against the function's memory (`OverBudget` when it does not
+/// fit), then runs `work` with the budget it was checked against.
+pub async fn guarded<T: Send + 'static>(
+    need: Option<Need>,
+    work: impl FnOnce(Budget) -> Result<T, ProbeError> + Send + 'static,
+) -> Result<T, ProbeError> {
+    super::blocking(move || {
+        release()?;
+        let budget = Budget::read()?;
+        if let Some(need) = &need {
+            budget.check(need)?;
+        }
+        work(budget)
+    })
+    .await?
+}
+
+/// Gives freed memory back before a run. The thread's cache of freed small objects goes first:
+/// left there, jemalloc returns them during pass 1 (its cache garbage collection runs every 64
+/// KiB allocated), their emptied slabs become free extents next to the buffers, and pass 2's
+/// first buffer lands partly on their never-touched pages.
+pub fn release() -> Result<(), ProbeError> {
+    flush_thread_cache().map_err(ProbeError::internal)?;
+    purge_all_arenas().map_err(ProbeError::internal)
+}
+
 // ---------------------------------------------------------------- jemalloc
 
 /// `MALLCTL_ARENAS_ALL` in jemalloc.h: `arena.<i>.*` with this index means every arena.
@@ -133,7 +166,7 @@ fn command(name: &str) -> Result<(), String> {
 
 /// jemalloc's effective settings: the `opt.*` values that decide whether freed memory is
 /// reused, kept or handed back, and where a large allocation lands in its pages.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct JemallocSettings {
     pub version: Option<String>,
     /// The options compiled in (`config.malloc_conf`): see `.cargo/config.toml`.
@@ -216,7 +249,7 @@ pub fn jemalloc_settings() -> JemallocSettings {
 
 /// jemalloc's process-wide statistics after an epoch advance (which refreshes them).
 /// Reading them allocates nothing, so it can sit between measured passes.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct JemallocStats {
     /// Bytes the application holds.
     pub allocated_bytes: Option<u64>,

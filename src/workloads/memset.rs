@@ -3,18 +3,164 @@
 //! mapping every repeat (first-touch bandwidth: page faults included). The memory comes
 //! straight from the kernel (`mmap`), so the allocator's settings play no part.
 
-use super::memory::Mapping;
-use crate::budget::{Fit, Need};
+use super::memory::{guarded, Mapping};
+use super::{check_range, Context, Host, Outcome, Phase, Plotted, Run, Workload};
+use crate::budget::{Budget, Fit, Need};
 use crate::error::ProbeError;
 use crate::measure::stats::{median, percentile, round};
 use crate::measure::{Deadline, Laps};
-use crate::request::MemsetParams;
 use crate::response::TruncatedReason;
 use crate::telemetry::{Metric, Unit};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The memset workload.
+#[derive(Clone, Copy, Debug, PartialEq, JsonSchema)]
+pub struct Memset;
+
+/// 64 MiB: far past every cache, small enough for 128 MB functions.
+pub const DEFAULT_BYTES: u64 = 64 << 20;
+pub const DEFAULT_REPEATS: u32 = 20;
+/// One page up to 16 GiB (more than the largest Lambda); the memory guard is the real bound.
+pub const MIN_BYTES: u64 = 4096;
+pub const MAX_BYTES: u64 = 16 << 30;
+/// One sample row per repeat; the deadline stops long runs anyway.
+pub const MAX_REPEATS: u32 = 1000;
+
+/// The event's fields, and the parameters as they run.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MemsetParams {
+    /// Bytes painted per repeat: 4,096..=17,179,869,184.
+    #[serde(default = "default_bytes")]
+    #[schemars(range(min = MIN_BYTES, max = MAX_BYTES))]
+    pub bytes: u64,
+    /// Timed paints: 1..=1000.
+    #[serde(default = "default_repeats")]
+    #[schemars(range(min = 1, max = MAX_REPEATS))]
+    pub repeats: u32,
+    /// true: every repeat paints freshly mapped memory (first-touch bandwidth); false: every
+    /// repeat repaints one buffer touched beforehand (memory bandwidth).
+    #[serde(default)]
+    pub first_touch: bool,
+}
+
+fn default_bytes() -> u64 {
+    DEFAULT_BYTES
+}
+
+fn default_repeats() -> u32 {
+    DEFAULT_REPEATS
+}
+
+impl Workload for Memset {
+    const NAME: &'static str = "memset";
+    const ABOUT: &'static str =
+        "memset bandwidth in GB/s, on touched memory or on freshly mapped memory (first touch)";
+    type Input = MemsetParams;
+    type Params = MemsetParams;
+    type Figures = Figures;
+    type Sample = RepeatSample;
+
+    fn resolve(input: MemsetParams, _host: &Host) -> Result<MemsetParams, ProbeError> {
+        const W: &str = "memset";
+        check_range(W, "bytes", input.bytes, MIN_BYTES, MAX_BYTES)?;
+        check_range(W, "repeats", input.repeats, 1, MAX_REPEATS)?;
+        Ok(input)
+    }
+
+    /// At most 3 repeats of 8 MiB.
+    fn quick(mut params: MemsetParams) -> MemsetParams {
+        params.repeats = params.repeats.min(3);
+        params.bytes = params.bytes.min(8 << 20);
+        params
+    }
+
+    fn need(params: &MemsetParams, page_bytes: u64) -> Option<Need> {
+        Some(need(params, page_bytes))
+    }
+
+    async fn run(
+        params: MemsetParams,
+        ctx: Context,
+    ) -> Result<Outcome<Figures, RepeatSample>, ProbeError> {
+        guarded(
+            Self::need(&params, crate::host::page_size_bytes()),
+            move |budget| {
+                let mut out = run(&params, ctx.deadline)?;
+                out.figures.memory_budget = budget;
+                Ok(out)
+            },
+        )
+        .await
+    }
+
+    /// Median painting bandwidth.
+    fn metrics(run: &Run<Self>) -> Vec<Metric> {
+        let f = &run.summary.figures;
+        let name = if f.first_touch {
+            "MemsetFirstTouchGBps"
+        } else {
+            "MemsetGBps"
+        };
+        f.gb_per_s_median
+            .map(|v| vec![Metric::new(name, Unit::GigabytesPerSecond, v)])
+            .unwrap_or_default()
+    }
+
+    fn summary_text(run: &Run<Self>) -> String {
+        let f = &run.summary.figures;
+        let o = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
+        format!(
+            "  memset ({}): {} GB/s median (p10 {}, max {}), {} µs/MiB, {} new pages/MiB over {} repeats\n",
+            if f.first_touch { "first touch" } else { "touched memory" },
+            o(f.gb_per_s_median),
+            o(f.gb_per_s_p10),
+            o(f.gb_per_s_max),
+            o(f.us_per_mib_median),
+            o(f.new_pages_per_mib),
+            f.repeats_done,
+        ) + &f.memory_budget.summary_line()
+    }
+
+    fn plotted(run: &Run<Self>) -> Vec<Plotted> {
+        let f = &run.summary.figures;
+        f.gb_per_s_median
+            .map(|v| Plotted {
+                plot: "bandwidth",
+                title: "memset bandwidth vs memory",
+                y_label: "GB/s (median over repeats)",
+                decimals: 2,
+                series: Some(
+                    if f.first_touch {
+                        "first touch"
+                    } else {
+                        "touched memory"
+                    }
+                    .into(),
+                ),
+                value: v,
+                note: None,
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// One single-threaded phase: the repeats (and the warm-up paint), all CPU.
+    fn phases(run: &Run<Self>) -> Vec<Phase> {
+        let ms = run.samples.iter().map(|s| s.wall_us).sum::<f64>() / 1000.0
+            + run.summary.figures.warmup_us.unwrap_or(0.0) / 1000.0;
+        vec![Phase {
+            name: "repeats".into(),
+            wall_ms: ms,
+            cpu_ms: ms,
+            threads: 1.0,
+        }]
+    }
+}
 
 /// One repeat.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct RepeatSample {
     pub repeat: u32,
     pub wall_us: f64,
@@ -24,7 +170,8 @@ pub struct RepeatSample {
     pub new_pages: u64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[schemars(rename = "MemsetFigures")]
 pub struct Figures {
     pub first_touch: bool,
     pub repeats_done: u32,
@@ -37,28 +184,8 @@ pub struct Figures {
     /// `first_touch: false` only: the untimed paint that touched the buffer before the repeats.
     pub warmup_us: Option<f64>,
     pub warmup_new_pages: Option<u64>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct MemsetResult {
-    pub samples: Vec<RepeatSample>,
-    pub figures: Figures,
-    pub truncated: Option<TruncatedReason>,
-}
-
-impl MemsetResult {
-    /// Median painting bandwidth, for the EMF record.
-    pub fn metrics(&self) -> Vec<Metric> {
-        let name = if self.figures.first_touch {
-            "MemsetFirstTouchGBps"
-        } else {
-            "MemsetGBps"
-        };
-        self.figures
-            .gb_per_s_median
-            .map(|v| vec![Metric::new(name, Unit::GigabytesPerSecond, v)])
-            .unwrap_or_default()
-    }
+    /// The memory the request was checked against before it ran.
+    pub memory_budget: Budget,
 }
 
 const ROW_BYTES: u64 = std::mem::size_of::<RepeatSample>() as u64;
@@ -77,15 +204,18 @@ pub fn need(p: &MemsetParams, page_bytes: u64) -> Need {
             field: "bytes",
             fixed_bytes: rows,
             bytes_per_unit: 1,
-            min: crate::request::MEMSET_MIN_BYTES,
-            max: crate::request::MEMSET_MAX_BYTES,
+            min: MIN_BYTES,
+            max: MAX_BYTES,
             multiple_of: page_bytes,
             context: format!("at {} repeats", p.repeats),
         }],
     }
 }
 
-pub fn run(p: &MemsetParams, deadline: Deadline) -> Result<MemsetResult, ProbeError> {
+pub fn run(
+    p: &MemsetParams,
+    deadline: Deadline,
+) -> Result<Outcome<Figures, RepeatSample>, ProbeError> {
     let len = usize::try_from(p.bytes)
         .map_err(|_| ProbeError::invalid("memset: `bytes` does not fit this machine"))?;
     let map = |len| {
@@ -109,7 +239,7 @@ pub fn run(p: &MemsetParams, deadline: Deadline) -> Result<MemsetResult, ProbeEr
         let mut laps = Laps::start();
         m.paint(0xff);
         warmup_us = Some(round(laps.lap_us(), 3));
-        warmup_new_pages = Some(laps.minflt());
+        warmup_new_pages = Some(laps.new_pages());
         warm = Some(m);
     }
 
@@ -128,7 +258,7 @@ pub fn run(p: &MemsetParams, deadline: Deadline) -> Result<MemsetResult, ProbeEr
         let mut laps = Laps::start();
         m.paint(fill);
         let wall_us = laps.lap_us();
-        let new_pages = laps.minflt();
+        let new_pages = laps.new_pages();
         drop(fresh);
         samples.push(RepeatSample {
             repeat,
@@ -154,8 +284,10 @@ pub fn run(p: &MemsetParams, deadline: Deadline) -> Result<MemsetResult, ProbeEr
             .then(|| round(pages as f64 / (mib * samples.len() as f64), 2)),
         warmup_us,
         warmup_new_pages,
+        // Filled in by the guard that ran this (`Workload::run`).
+        memory_budget: Budget::default(),
     };
-    Ok(MemsetResult {
+    Ok(Outcome {
         samples,
         figures,
         truncated,

@@ -1,141 +1,426 @@
-//! One match from request to workload. Each workload takes typed parameters and a deadline and
-//! returns typed samples and figures; none of them knows about Lambda.
+//! One shape for a workload. Each workload is one module that owns its parameters (defaults,
+//! limits, validation messages), its run, its typed result, its human summary and its metrics,
+//! behind the [`Workload`] trait; the registry at the bottom of this file lists them once, and
+//! everything that dispatches on the workload (parsing, running, the typed result every reader
+//! deserializes, the JSON Schemas) is generated from that list.
+//!
+//! A workload never knows about Lambda and never reads a clock or rusage by hand: typed
+//! parameters and a deadline in (through [`Context`]), a typed result out, measured with
+//! `crate::measure`.
 
-pub mod io;
-pub mod pbkdf2;
-
-// ---- memory workloads (alloc, memset) and what they share
 pub mod alloc;
+pub mod env;
+pub mod io;
 pub mod memory;
 pub mod memset;
+pub mod pbkdf2;
 
+use crate::budget::Need;
 use crate::error::ProbeError;
 use crate::measure::Deadline;
-use crate::request::Request;
-use crate::response::TruncatedReason;
+use crate::response::{Summary, TruncatedReason};
 use crate::telemetry::Metric;
-use serde::Serialize;
-use serde_json::{Map, Value};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+use std::future::Future;
 
-/// What a workload hands back, in the shape the response carries.
-#[derive(Debug, Default)]
-pub struct Output {
-    pub samples: Value,
-    pub figures: Map<String, Value>,
+/// What the sandbox looks like to the parser: defaults that depend on the machine come from here.
+#[derive(Clone, Copy, Debug)]
+pub struct Host {
+    /// The cores a workload may spread over (the affinity set, as Lambda shows them).
+    pub cores: usize,
+}
+
+/// What a run is given besides its parameters.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub deadline: Deadline,
+    /// The process's sandbox id and this invocation's index in it: io keys its items by them.
+    pub sandbox_id: String,
+    pub invocation_index: u64,
+}
+
+/// What a run hands back: its figures, its per-iteration rows, and whether it stopped early.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome<F, S> {
+    pub figures: F,
+    pub samples: Vec<S>,
     pub truncated: Option<TruncatedReason>,
-    /// Headline figures for the EMF record (see telemetry.rs).
-    pub metrics: Vec<Metric>,
 }
 
-impl Output {
-    pub fn new(
-        samples: impl Serialize,
-        figures: impl Serialize,
-        truncated: Option<TruncatedReason>,
-    ) -> Self {
-        let figures = match serde_json::to_value(figures) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        Self {
-            samples: serde_json::to_value(samples).unwrap_or(Value::Null),
-            figures,
-            truncated,
-            metrics: Vec::new(),
-        }
+/// One point a workload contributes to the report's plots against memory size: the plot it
+/// belongs to, and a series within it (e.g. "2 threads", "concurrency 10").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plotted {
+    /// Names the plot within the workload's section (and its SVG file).
+    pub plot: &'static str,
+    pub title: &'static str,
+    pub y_label: &'static str,
+    /// Digits after the point in the report's tables.
+    pub decimals: usize,
+    /// The series within the plot; `None` when the plot has one series per run source.
+    pub series: Option<String>,
+    pub value: f64,
+    /// A sentence under the plot.
+    pub note: Option<&'static str>,
+}
+
+/// The best parallel speedup of a run, where the workload measures one (pbkdf2's threads, io's
+/// concurrency).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Speedup {
+    /// "2 threads", "concurrency 10".
+    pub at: String,
+    pub value: f64,
+}
+
+/// One measured phase of a run, in the terms that decide its duration at another memory size:
+/// the CPU it used, how many threads it kept busy, and the wall time that did not wait for CPU.
+/// `predict` scales these with Lambda's rules.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    /// "1 thread", "concurrency 10", "pass 2".
+    pub name: String,
+    pub wall_ms: f64,
+    /// Process CPU time (all threads) over the phase.
+    pub cpu_ms: f64,
+    /// The threads the phase can keep busy at once (its parallelism when CPU is plentiful).
+    pub threads: f64,
+}
+
+/// A workload: see the module documentation.
+pub trait Workload: Sized + Send + Sync + 'static {
+    /// As spelled in the event's `"workload"`.
+    const NAME: &'static str;
+    /// One line for `--help`, the README table and the schema.
+    const ABOUT: &'static str;
+    /// The event's fields as sent (unknown fields refused; every field has a default).
+    type Input: DeserializeOwned + JsonSchema;
+    /// The parameters as they run, every default filled in (echoed as `params`).
+    type Params: Serialize
+        + DeserializeOwned
+        + JsonSchema
+        + Clone
+        + Debug
+        + PartialEq
+        + Send
+        + Sync
+        + 'static;
+    /// The workload's own figures, flattened into `summary`.
+    type Figures: Serialize + DeserializeOwned + JsonSchema + Clone + Debug + PartialEq + Send;
+    /// One per-iteration row of `samples`.
+    type Sample: Serialize + DeserializeOwned + JsonSchema + Clone + Debug + PartialEq + Send;
+
+    /// Checks the input against its limits and fills in the defaults.
+    fn resolve(input: Self::Input, host: &Host) -> Result<Self::Params, ProbeError>;
+
+    /// The same experiment made quick (fewer iterations, buffers, repeats or items; the same
+    /// modes and shapes): `run --quick`, smoke tests, and the test suite.
+    fn quick(params: Self::Params) -> Self::Params {
+        params
     }
 
-    pub fn with_metrics(mut self, metrics: Vec<Metric>) -> Self {
-        self.metrics = metrics;
-        self
+    /// What the run needs in memory at its peak, for the memory guard (memory workloads only).
+    fn need(_params: &Self::Params, _page_bytes: u64) -> Option<Need> {
+        None
+    }
+
+    /// Runs the workload. CPU-bound work goes to the blocking pool ([`blocking`]) so it never
+    /// stalls the runtime's poll loop; waiting work (io) runs as tasks on the runtime.
+    fn run(
+        params: Self::Params,
+        ctx: Context,
+    ) -> impl Future<Output = Result<Outcome<Self::Figures, Self::Sample>, ProbeError>> + Send;
+
+    /// Headline figures for the EMF record (CloudWatch metrics).
+    fn metrics(_run: &Run<Self>) -> Vec<Metric> {
+        Vec::new()
+    }
+
+    /// The lines of the human summary after the common first line (`run --summary`).
+    fn summary_text(_run: &Run<Self>) -> String {
+        String::new()
+    }
+
+    /// The points this run adds to the report's plots against memory size.
+    fn plotted(_run: &Run<Self>) -> Vec<Plotted> {
+        Vec::new()
+    }
+
+    /// The best parallel speedup the run measured, if the workload measures one.
+    fn speedup(_run: &Run<Self>) -> Option<Speedup> {
+        None
+    }
+
+    /// The run's phases, for `predict` (empty: the workload cannot be projected).
+    fn phases(_run: &Run<Self>) -> Vec<Phase> {
+        Vec::new()
     }
 }
 
-/// Runs the requested workload. CPU-bound work goes to the blocking pool so it never stalls the
-/// runtime's poll loop.
-pub async fn run(request: &Request, deadline: Deadline) -> Result<Output, ProbeError> {
-    match request {
-        Request::Env => Ok(Output {
-            samples: Value::Array(Vec::new()),
-            ..Output::default()
-        }),
-        Request::Pbkdf2(p) => {
-            let p = p.clone();
-            blocking(move || {
-                let r = pbkdf2::run(&p, deadline);
-                Output::new(&r.samples, &r.figures, r.truncated).with_metrics(r.metrics())
-            })
-            .await
-        }
-        Request::Alloc(p) => {
-            let p = p.clone();
-            blocking(move || {
-                // Purge first: the guard then sees the probe's true footprint.
-                alloc::release()?;
-                let budget = guard(&alloc::need(&p, page_bytes()))?;
-                let r = alloc::run(&p, deadline)?;
-                Ok(with_budget(
-                    Output::new(&r.samples, &r.figures, r.truncated).with_metrics(r.metrics()),
-                    &budget,
-                ))
-            })
-            .await?
-        }
-        Request::Memset(p) => {
-            let p = p.clone();
-            blocking(move || {
-                alloc::release()?;
-                let budget = guard(&memset::need(&p, page_bytes()))?;
-                let r = memset::run(&p, deadline)?;
-                Ok(with_budget(
-                    Output::new(&r.samples, &r.figures, r.truncated).with_metrics(r.metrics()),
-                    &budget,
-                ))
-            })
-            .await?
-        }
-        // io waits on the network: it runs on the async runtime itself, as a task on the
-        // runtime's worker threads (where its calls and their connections run too), not on the
-        // thread that polls the handler.
-        Request::Io(p) => {
-            let prefix = io::key_prefix(
-                crate::environment::sandbox_id(),
-                crate::environment::invocation_index(),
-            );
-            let p = p.clone();
-            let r = tokio::spawn(async move { io::run_configured(&p, prefix, deadline).await })
-                .await
-                .map_err(|e| ProbeError::internal(format!("io task failed: {e}")))??;
-            Ok(Output::new(&r.samples, &r.figures, r.truncated).with_metrics(r.metrics()))
+/// One workload's result as the response carries it: `params`, `summary` (the common figures
+/// with the workload's own flattened in) and `samples`.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(bound = "")]
+#[schemars(rename = "{W}Run")]
+pub struct Run<W: Workload> {
+    pub params: W::Params,
+    pub summary: Summary<W::Figures>,
+    pub samples: Vec<W::Sample>,
+}
+
+impl<W: Workload> Clone for Run<W> {
+    fn clone(&self) -> Self {
+        Run {
+            params: self.params.clone(),
+            summary: self.summary.clone(),
+            samples: self.samples.clone(),
         }
     }
 }
 
-// ---- memory guard glue for the memory workloads
-
-fn page_bytes() -> u64 {
-    crate::environment::page_size_bytes()
-}
-
-/// Refuses a request that would not fit in the function's memory (`OverBudget`).
-fn guard(need: &crate::budget::Need) -> Result<crate::budget::Budget, ProbeError> {
-    let budget = crate::budget::Budget::read()?;
-    budget.check(need)?;
-    Ok(budget)
-}
-
-/// Every memory workload reports the budget it was checked against.
-fn with_budget(mut out: Output, budget: &crate::budget::Budget) -> Output {
-    if let Ok(v) = serde_json::to_value(budget) {
-        out.figures.insert("memory_budget".into(), v);
+impl<W: Workload> Debug for Run<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("workload", &W::NAME)
+            .field("params", &self.params)
+            .field("summary", &self.summary)
+            .field("samples", &self.samples.len())
+            .finish()
     }
-    out
 }
 
-async fn blocking<T: Send + 'static>(
+impl<W: Workload> PartialEq for Run<W> {
+    fn eq(&self, other: &Self) -> bool {
+        self.params == other.params
+            && self.summary == other.summary
+            && self.samples == other.samples
+    }
+}
+
+/// Runs CPU-bound work on tokio's blocking pool.
+pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ProbeError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ProbeError::internal(format!("workload thread failed: {e}")))
+}
+
+/// Deserializes one workload's fields, naming the field at fault.
+fn input_of<T: DeserializeOwned>(workload: &str, rest: serde_json::Value) -> Result<T, ProbeError> {
+    serde_path_to_error::deserialize(rest).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            ProbeError::invalid(format!("{workload}: {inner}"))
+        } else {
+            ProbeError::invalid(format!("{workload}: `{path}`: {inner}"))
+        }
+    })
+}
+
+/// Checks `value` against an inclusive range, with a message that names the field and the range.
+pub fn check_range<T>(
+    workload: &str,
+    field: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), ProbeError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if value < min || value > max {
+        return Err(ProbeError::invalid(format!(
+            "{workload}: `{field}` = {value} is out of range; allowed {min}..={max}"
+        )));
+    }
+    Ok(())
+}
+
+/// The registry: one line per workload (`Variant = "name" => module::Type`). Everything that
+/// dispatches on the workload is generated from it.
+macro_rules! registry {
+    ($($variant:ident = $name:literal => $ty:ty),+ $(,)?) => {
+        /// The workloads an event can name, as spelled in `"workload"`.
+        pub const WORKLOADS: &[&str] = &[$($name),+];
+
+        /// A parsed, validated request with every default filled in.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Request {
+            $($variant(<$ty as Workload>::Params)),+
+        }
+
+        /// A workload's typed result: what `params`, `summary` and `samples` hold, tagged by
+        /// `workload`. Every reader of results deserializes this.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(tag = "workload")]
+        pub enum Results {
+            $(#[serde(rename = $name)] $variant(Run<$ty>)),+
+        }
+
+        impl Request {
+            /// Parses one workload's fields (the envelope already removed).
+            pub fn parse(
+                workload: &str,
+                fields: serde_json::Value,
+                host: &Host,
+            ) -> Result<Request, ProbeError> {
+                match workload {
+                    $($name => Ok(Request::$variant(<$ty as Workload>::resolve(
+                        input_of::<<$ty as Workload>::Input>($name, fields)?,
+                        host,
+                    )?)),)+
+                    other => Err(ProbeError::invalid(format!(
+                        "unknown workload {other:?}; `workload` must be one of {}",
+                        WORKLOADS.join(", ")
+                    ))),
+                }
+            }
+
+            pub fn workload(&self) -> &'static str {
+                match self {
+                    $(Request::$variant(_) => $name,)+
+                }
+            }
+
+            /// The parameters as they will run, defaults included.
+            pub fn params_json(&self) -> serde_json::Value {
+                match self {
+                    $(Request::$variant(p) => serde_json::to_value(p).unwrap_or_default(),)+
+                }
+            }
+
+            /// The same experiment made quick (see [`Workload::quick`]).
+            pub fn quick(self) -> Request {
+                match self {
+                    $(Request::$variant(p) => Request::$variant(<$ty as Workload>::quick(p)),)+
+                }
+            }
+
+            /// The event that asks for exactly this request.
+            pub fn event(&self) -> serde_json::Value {
+                let mut event = serde_json::Map::new();
+                event.insert("workload".into(), self.workload().into());
+                if let serde_json::Value::Object(params) = self.params_json() {
+                    event.extend(params);
+                }
+                serde_json::Value::Object(event)
+            }
+
+            /// The memory the request needs at its peak (memory workloads), for the guard.
+            pub fn need(&self, page_bytes: u64) -> Option<Need> {
+                match self {
+                    $(Request::$variant(p) => <$ty as Workload>::need(p, page_bytes),)+
+                }
+            }
+
+            /// Runs the request; `summary` comes from the caller's measurement of the run.
+            pub async fn run(
+                self,
+                ctx: Context,
+                measured: impl FnOnce() -> crate::measure::Span,
+            ) -> Result<(Results, Option<TruncatedReason>), ProbeError> {
+                match self {
+                    $(Request::$variant(p) => {
+                        let params = p.clone();
+                        let out = <$ty as Workload>::run(p, ctx).await?;
+                        let span = measured();
+                        Ok((
+                            Results::$variant(Run {
+                                params,
+                                summary: Summary::new(&span, out.figures),
+                                samples: out.samples,
+                            }),
+                            out.truncated,
+                        ))
+                    })+
+                }
+            }
+        }
+
+        impl Results {
+            pub fn workload(&self) -> &'static str {
+                match self {
+                    $(Results::$variant(_) => $name,)+
+                }
+            }
+
+            /// The figures every workload has: wall, CPU, effective vCPU, page faults.
+            pub fn common(&self) -> crate::response::Common {
+                match self {
+                    $(Results::$variant(r) => r.summary.common(),)+
+                }
+            }
+
+            pub fn metrics(&self) -> Vec<Metric> {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::metrics(r),)+
+                }
+            }
+
+            pub fn summary_text(&self) -> String {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::summary_text(r),)+
+                }
+            }
+
+            pub fn plotted(&self) -> Vec<Plotted> {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::plotted(r),)+
+                }
+            }
+
+            pub fn speedup(&self) -> Option<Speedup> {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::speedup(r),)+
+                }
+            }
+
+            pub fn phases(&self) -> Vec<Phase> {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::phases(r),)+
+                }
+            }
+
+            /// The per-iteration rows.
+            pub fn samples_len(&self) -> usize {
+                match self {
+                    $(Results::$variant(r) => r.samples.len(),)+
+                }
+            }
+        }
+
+        /// The JSON Schema of each workload's event fields, with the workload's name and about.
+        pub fn input_schemas(
+            generator: &mut schemars::SchemaGenerator,
+        ) -> Vec<(&'static str, &'static str, schemars::Schema)> {
+            vec![$((
+                $name,
+                <$ty as Workload>::ABOUT,
+                generator.subschema_for::<<$ty as Workload>::Input>(),
+            )),+]
+        }
+
+        #[cfg(test)]
+        mod registry_tests {
+            use super::*;
+
+            #[test]
+            fn each_name_is_the_workloads_own() {
+                $(assert_eq!($name, <$ty as Workload>::NAME);)+
+            }
+        }
+    };
+}
+
+registry! {
+    Env = "env" => env::Env,
+    Pbkdf2 = "pbkdf2" => pbkdf2::Pbkdf2,
+    Alloc = "alloc" => alloc::Alloc,
+    Memset = "memset" => memset::Memset,
+    Io = "io" => io::Io,
 }

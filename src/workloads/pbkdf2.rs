@@ -1,17 +1,257 @@
 //! PBKDF2-HMAC (sha256/sha512) on N passwords, once per entry of `threads`: on one thread, then on
 //! rayon pools of more threads. The 2019 "multiprocessing in Lambda" experiment, per password.
 
+use super::{
+    blocking, check_range, Context, Host, Outcome, Phase, Plotted, Run, Speedup, Workload,
+};
+use crate::error::ProbeError;
 use crate::measure::stats::round;
 use crate::measure::{thread_cpu_us, Deadline, Span, Stopwatch};
-use crate::request::{Hash, Pbkdf2Params};
 use crate::response::TruncatedReason;
 use crate::telemetry::{Metric, Unit};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use rayon::prelude::*;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use sha2::{Sha256, Sha512};
 use std::time::Instant;
+
+/// The pbkdf2 workload.
+#[derive(Clone, Copy, Debug, PartialEq, JsonSchema)]
+pub struct Pbkdf2;
+
+// ---------------------------------------------------------------- parameters
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Hash {
+    Sha256,
+    /// The 2019 experiment's hash.
+    #[default]
+    Sha512,
+}
+
+impl Hash {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Hash::Sha256 => "sha256",
+            Hash::Sha512 => "sha512",
+        }
+    }
+}
+
+/// 1,000,000 iterations on 4 passwords: the 2019 "multiprocessing in Lambda" experiment.
+pub const DEFAULT_ITERATIONS: u32 = 1_000_000;
+pub const DEFAULT_PASSWORDS: u32 = 4;
+/// 100 M iterations is minutes of CPU even at 10,240 MB; the deadline stops longer runs anyway.
+pub const MAX_ITERATIONS: u32 = 100_000_000;
+/// Enough to keep 64 threads busy; each password is one sample row, so this bounds the response.
+pub const MAX_PASSWORDS: u32 = 64;
+/// Lambda shows at most 6 cores; 64 threads is far past anything worth measuring.
+pub const MAX_THREADS: u32 = 64;
+/// A sweep of 1..=16 thread counts is plenty; each entry re-derives every password.
+pub const MAX_THREAD_ENTRIES: usize = 16;
+
+/// The event's fields.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pbkdf2Input {
+    /// The HMAC hash.
+    #[serde(default)]
+    hash: Hash,
+    /// PBKDF2 iterations per password, 1..=100,000,000.
+    #[serde(default = "default_iterations")]
+    #[schemars(range(min = 1, max = MAX_ITERATIONS))]
+    iterations: u32,
+    /// Passwords `password-0` … derived with salt `lambda-probe`, 1..=64.
+    #[serde(default = "default_passwords")]
+    #[schemars(range(min = 1, max = MAX_PASSWORDS))]
+    passwords: u32,
+    /// The thread counts to run, in order, 1..=16 entries of 1..=64; every entry derives all
+    /// passwords again. Default: [1, the cores the sandbox shows (affinity)].
+    #[serde(default)]
+    threads: Option<Vec<u32>>,
+}
+
+fn default_iterations() -> u32 {
+    DEFAULT_ITERATIONS
+}
+
+fn default_passwords() -> u32 {
+    DEFAULT_PASSWORDS
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct Pbkdf2Params {
+    pub hash: Hash,
+    pub iterations: u32,
+    pub passwords: u32,
+    /// Thread counts to run, in order; every entry derives all passwords again.
+    pub threads: Vec<u32>,
+}
+
+impl Pbkdf2Input {
+    fn resolve(self, host: &Host) -> Result<Pbkdf2Params, ProbeError> {
+        const W: &str = "pbkdf2";
+        check_range(W, "iterations", self.iterations, 1, MAX_ITERATIONS)?;
+        check_range(W, "passwords", self.passwords, 1, MAX_PASSWORDS)?;
+        let threads = match self.threads {
+            Some(t) => t,
+            None => {
+                let mut t = vec![1, host.cores.max(1) as u32];
+                t.dedup();
+                t
+            }
+        };
+        if threads.is_empty() || threads.len() > MAX_THREAD_ENTRIES {
+            return Err(ProbeError::invalid(format!(
+                "{W}: `threads` must list 1..={MAX_THREAD_ENTRIES} thread counts, got {}",
+                threads.len()
+            )));
+        }
+        for &t in &threads {
+            check_range(W, "threads[]", t, 1, MAX_THREADS)?;
+        }
+        Ok(Pbkdf2Params {
+            hash: self.hash,
+            iterations: self.iterations,
+            passwords: self.passwords,
+            threads,
+        })
+    }
+}
+
+impl Workload for Pbkdf2 {
+    const NAME: &'static str = "pbkdf2";
+    const ABOUT: &'static str = "PBKDF2-HMAC (sha512/sha256) on 4 passwords × 1,000,000 iterations, on 1 thread and on N threads: the 2019 \"multiprocessing in Lambda\" experiment";
+    type Input = Pbkdf2Input;
+    type Params = Pbkdf2Params;
+    type Figures = Figures;
+    type Sample = PasswordSample;
+
+    fn resolve(input: Pbkdf2Input, host: &Host) -> Result<Pbkdf2Params, ProbeError> {
+        input.resolve(host)
+    }
+
+    /// 2,000 iterations: milliseconds instead of seconds.
+    fn quick(mut params: Pbkdf2Params) -> Pbkdf2Params {
+        params.iterations = params.iterations.min(2000);
+        params
+    }
+
+    async fn run(
+        params: Pbkdf2Params,
+        ctx: Context,
+    ) -> Result<Outcome<Figures, PasswordSample>, ProbeError> {
+        blocking(move || run(&params, ctx.deadline)).await
+    }
+
+    /// Single-thread throughput and the best multi-thread speedup.
+    fn metrics(run: &Run<Self>) -> Vec<Metric> {
+        let levels = &run.summary.figures.levels;
+        let mut m = Vec::new();
+        if let Some(one) = levels.iter().find(|l| l.threads == 1) {
+            m.push(Metric::new(
+                "Pbkdf2IterationsPerS",
+                Unit::CountPerSecond,
+                one.iterations_per_s,
+            ));
+        }
+        if let Some(s) = Self::speedup(run) {
+            m.push(Metric::new("Pbkdf2Speedup", Unit::None, s.value));
+        }
+        m
+    }
+
+    fn summary_text(run: &Run<Self>) -> String {
+        let mut out = String::new();
+        for l in &run.summary.figures.levels {
+            out += &format!(
+                "  {:>2} threads: {:>10.3} ms wall, {:>10.3} ms cpu, effective vCPU {:>6}, speedup {:>6}, {:.1} iterations/s\n",
+                l.threads,
+                l.wall_ms,
+                l.cpu_ms,
+                opt(l.effective_vcpu),
+                opt(l.speedup),
+                l.iterations_per_s,
+            );
+        }
+        out
+    }
+
+    fn plotted(run: &Run<Self>) -> Vec<Plotted> {
+        let mut out = Vec::new();
+        if let Some(s) = Self::speedup(run) {
+            out.push(Plotted {
+                plot: "speedup",
+                title: "Multi-thread speedup vs memory",
+                y_label: "Best speedup over 1 thread (×)",
+                decimals: 2,
+                series: None,
+                value: s.value,
+                note: Some("Speedup = 1-thread time ÷ best multi-thread time. Vertical lines: where Lambda shows one more core; grey line: min(M ÷ 1,769, cores)."),
+            });
+        }
+        for l in &run.summary.figures.levels {
+            if l.passwords_done == run.params.passwords {
+                out.push(Plotted {
+                    plot: "iterations",
+                    title: "PBKDF2 throughput vs memory",
+                    y_label: "Iterations per second",
+                    decimals: 0,
+                    series: Some(threads_label(l.threads)),
+                    value: l.iterations_per_s,
+                    note: None,
+                });
+            }
+        }
+        out
+    }
+
+    /// The best complete multi-thread level's speedup over one thread.
+    fn speedup(run: &Run<Self>) -> Option<Speedup> {
+        run.summary
+            .figures
+            .levels
+            .iter()
+            .filter(|l| l.threads > 1)
+            .filter_map(|l| l.speedup.map(|s| (l.threads, s)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(t, s)| Speedup {
+                at: threads_label(t),
+                value: s,
+            })
+    }
+
+    /// One phase per complete thread count: its CPU, and the threads it could keep busy (the
+    /// thread count, or fewer when there are fewer passwords than threads).
+    fn phases(run: &Run<Self>) -> Vec<Phase> {
+        run.summary
+            .figures
+            .levels
+            .iter()
+            .map(|l| Phase {
+                name: threads_label(l.threads),
+                wall_ms: l.wall_ms,
+                cpu_ms: l.cpu_ms,
+                threads: l.threads.min(l.passwords_done.max(1)) as f64,
+            })
+            .collect()
+    }
+}
+
+fn threads_label(threads: u32) -> String {
+    if threads == 1 {
+        "1 thread".into()
+    } else {
+        format!("{threads} threads")
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into())
+}
 
 /// The salt every derivation uses, so a result can be checked with `openssl kdf`.
 pub const SALT: &str = "lambda-probe";
@@ -25,7 +265,7 @@ pub fn password(i: u32) -> String {
 const CHECK_EVERY: u32 = 1024;
 
 /// One password derived at one thread count.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct PasswordSample {
     pub threads: u32,
     pub password: u32,
@@ -39,7 +279,8 @@ pub struct PasswordSample {
 }
 
 /// One thread count's run over all passwords.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[schemars(rename = "Pbkdf2Level")]
 pub struct Level {
     pub threads: u32,
     pub passwords_done: u32,
@@ -53,31 +294,25 @@ pub struct Level {
 }
 
 /// The first derived key, with everything needed to reproduce it elsewhere.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct FirstKey {
     pub password: String,
-    pub salt: &'static str,
+    pub salt: String,
     pub iterations: u32,
-    pub hash: &'static str,
+    pub hash: Hash,
     pub key_bytes: usize,
     pub hex: String,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[schemars(rename = "Pbkdf2Figures")]
 pub struct Figures {
     pub levels: Vec<Level>,
     pub first_key: Option<FirstKey>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Pbkdf2Result {
-    pub samples: Vec<PasswordSample>,
-    pub figures: Figures,
-    pub truncated: Option<TruncatedReason>,
-}
-
 /// Derives every password once per thread count, stopping at the deadline.
-pub fn run(p: &Pbkdf2Params, deadline: Deadline) -> Pbkdf2Result {
+pub fn run(p: &Pbkdf2Params, deadline: Deadline) -> Outcome<Figures, PasswordSample> {
     let mut samples = Vec::new();
     let mut levels: Vec<Level> = Vec::new();
     let mut first_key = None;
@@ -94,7 +329,7 @@ pub fn run(p: &Pbkdf2Params, deadline: Deadline) -> Pbkdf2Result {
             Ok(pool) => pool,
             Err(_) => {
                 // Out of threads is a limit of the sandbox, not a bug: stop and keep what we have.
-                truncated = Some(TruncatedReason::Deadline);
+                truncated = Some(TruncatedReason::ThreadPool);
                 break;
             }
         };
@@ -114,9 +349,9 @@ pub fn run(p: &Pbkdf2Params, deadline: Deadline) -> Pbkdf2Result {
                 .find(|(s, _)| s.password == 0)
                 .map(|(_, key)| FirstKey {
                     password: password(0),
-                    salt: SALT,
+                    salt: SALT.to_string(),
                     iterations: p.iterations,
-                    hash: p.hash.name(),
+                    hash: p.hash,
                     key_bytes: key.len(),
                     hex: hex(key),
                 });
@@ -150,34 +385,10 @@ pub fn run(p: &Pbkdf2Params, deadline: Deadline) -> Pbkdf2Result {
             break;
         }
     }
-    Pbkdf2Result {
+    Outcome {
         samples,
         figures: Figures { levels, first_key },
         truncated,
-    }
-}
-
-impl Pbkdf2Result {
-    /// Single-thread throughput and the best multi-thread speedup, for the EMF record.
-    pub fn metrics(&self) -> Vec<Metric> {
-        let levels = &self.figures.levels;
-        let mut m = Vec::new();
-        if let Some(one) = levels.iter().find(|l| l.threads == 1) {
-            m.push(Metric::new(
-                "Pbkdf2IterationsPerS",
-                Unit::CountPerSecond,
-                one.iterations_per_s,
-            ));
-        }
-        let best = levels
-            .iter()
-            .filter(|l| l.threads > 1)
-            .filter_map(|l| l.speedup)
-            .reduce(f64::max);
-        if let Some(s) = best {
-            m.push(Metric::new("Pbkdf2Speedup", Unit::None, s));
-        }
-        m
     }
 }
 

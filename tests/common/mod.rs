@@ -287,45 +287,40 @@ fn file_name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-/// The same payload, made quick enough for a test: fewer iterations, smaller buffers.
-pub fn shrink(mut payload: Value) -> Value {
-    let workload = payload["workload"].as_str().unwrap_or("env").to_string();
-    let obj = payload.as_object_mut().expect("payload is an object");
-    match workload.as_str() {
-        "pbkdf2" => {
-            obj.insert("iterations".into(), 2000.into());
-        }
-        // ---- memory workloads: fewer buffers and repeats, the same buffer sizes and modes.
-        "alloc" => {
-            let buffers = obj.get("buffers").and_then(Value::as_u64).unwrap_or(100);
-            obj.insert("buffers".into(), buffers.min(8).into());
-        }
-        "memset" => {
-            let repeats = obj.get("repeats").and_then(Value::as_u64).unwrap_or(20);
-            obj.insert("repeats".into(), repeats.min(3).into());
-            let bytes = obj.get("bytes").and_then(Value::as_u64).unwrap_or(64 << 20);
-            obj.insert("bytes".into(), bytes.min(8 << 20).into());
-        }
-        "env" => {}
-        // io: a few items per level, every level kept (tests/io.rs runs these against moto).
-        "io" => {
-            let items = obj.get("items").and_then(Value::as_u64).unwrap_or(100);
-            obj.insert("items".into(), items.min(5).into());
-        }
-        other => panic!("shrink: no rule for workload {other:?}; add one so tests stay quick"),
-    }
-    payload
+/// The same payload, made quick enough for a test: the workload's own quick version (fewer
+/// iterations, buffers, repeats or items; the same modes and shapes), as `run --quick` runs it.
+pub fn shrink(payload: Value) -> Value {
+    let host = lambda_probe::workloads::Host { cores: 2 };
+    let request = lambda_probe::request::parse(payload.clone(), host)
+        .unwrap_or_else(|e| panic!("shrink: {payload} is refused: {e}"));
+    request.quick().event()
 }
 
-/// The contract every successful response keeps, whatever the workload.
+/// The contract every successful response keeps, whatever the workload: it reads back as the
+/// typed response every reader uses, and its JSON has the documented fields.
 pub fn assert_response_contract(r: &Value, workload: &str) {
-    assert_eq!(r["schema_version"], 1, "{r}");
+    match lambda_probe::response::Answer::from_value(r.clone()) {
+        Ok(lambda_probe::response::Answer::Response(typed)) => {
+            assert_eq!(typed.workload(), workload, "{r}");
+            assert_eq!(
+                &serde_json::to_value(&typed).unwrap(),
+                r,
+                "typed round trip"
+            );
+        }
+        other => panic!("not a typed response: {other:?}\n{r}"),
+    }
+    assert_eq!(
+        r["schema_version"],
+        lambda_probe::response::SCHEMA_VERSION,
+        "{r}"
+    );
     assert_eq!(r["workload"], workload, "{r}");
     assert!(r["params"].is_object(), "{r}");
     assert!(r["samples"].is_array(), "{r}");
     assert!(r["truncated"].is_boolean(), "{r}");
     let s = &r["summary"];
-    for k in ["wall_ms", "cpu_ms", "minflt"] {
+    for k in ["wall_ms", "cpu_ms", "new_pages", "major_faults"] {
         assert!(s[k].is_number(), "summary.{k} missing: {r}");
     }
     let env = &r["environment"];

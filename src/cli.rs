@@ -1,0 +1,255 @@
+//! The local door: `lambda-probe run` (the same `handle` the Lambda loop calls) and `lambda-probe
+//! schema`, and the short human summary of a response.
+
+use crate::measure::Deadline;
+use crate::response::Response;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The most invocations one `run --repeat` serves: far past any warm-up, short of a runaway.
+pub const MAX_REPEAT: u32 = 1000;
+
+/// lambda-probe: measure what a Lambda memory size buys.
+///
+/// Without arguments it is the Lambda function (custom runtime, `bootstrap`).
+#[derive(Debug, Parser)]
+#[command(name = "lambda-probe", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one payload here and print the response the function would return (or its error,
+    /// {"errorType","errorMessage"}, with exit status 1).
+    Run(RunArgs),
+    /// Print the JSON Schema of the event or of the response.
+    Schema {
+        #[arg(value_enum)]
+        of: SchemaOf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SchemaOf {
+    Event,
+    Response,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The event: a JSON file, or - for standard input.
+    pub payload: String,
+    /// Give each invocation a deadline, as Lambda's timeout does (ms).
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Invoke the payload N times in this one process, as a warm sandbox would: one JSON line
+    /// per invocation (the first cold_start true, the rest false), each with its own deadline;
+    /// an error is a line too and the rest still run. Exit status 1 if any answered with an
+    /// error.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_REPEAT as i64))]
+    pub repeat: u32,
+    /// Run the same experiment made quick (fewer iterations, buffers, repeats or items; the
+    /// same modes): a smoke test of a payload before the real run.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print a short human summary instead of the JSON (one invocation only).
+    #[arg(long)]
+    pub summary: bool,
+}
+
+pub async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Schema { of } => {
+            let schema = match of {
+                SchemaOf::Event => crate::schema::event(),
+                SchemaOf::Response => crate::schema::response(),
+            };
+            println!("{}", crate::schema::pretty(&schema));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    if args.summary && args.repeat > 1 {
+        // One summary per invocation would bury the comparison; the JSON lines carry it.
+        eprintln!("--summary describes one invocation: with --repeat above 1, read the JSON lines instead (each has cold_start and invocation_index)");
+        return ExitCode::from(2);
+    }
+    let text = if args.payload == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+    } else {
+        std::fs::read_to_string(&args.payload)
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", args.payload);
+            return ExitCode::from(2);
+        }
+    };
+    let event = match serde_json::from_str::<Value>(&text) {
+        Ok(event) => event,
+        Err(e) => {
+            // Nothing can run: one error line, whatever --repeat asked for.
+            let e =
+                crate::error::ProbeError::invalid(format!("the payload is not valid JSON: {e}"));
+            println!("{}", e.to_json());
+            return ExitCode::FAILURE;
+        }
+    };
+    let event = if args.quick {
+        // A payload the probe refuses is refused below, as it is: quick changes only sizes.
+        match crate::request::parse(
+            event.clone(),
+            crate::workloads::Host {
+                cores: crate::host::sandbox_cores(),
+            },
+        ) {
+            Ok(request) => request.quick().event(),
+            Err(_) => event,
+        }
+    } else {
+        event
+    };
+    let mut any_error = false;
+    for _ in 0..args.repeat {
+        // Each invocation gets its own deadline, as each Lambda invocation gets its timeout.
+        let deadline = args
+            .timeout_ms
+            .map(|ms| Deadline::after(Duration::from_millis(ms)))
+            .unwrap_or_else(Deadline::none);
+        // Through `handle`, as the Lambda loop: the same cold_start / invocation_index count.
+        let line = match crate::handle(event.clone(), deadline).await {
+            Ok((response, _)) => {
+                if args.summary {
+                    print!("{}", human_summary(&response));
+                    continue;
+                }
+                serde_json::to_string(&response).unwrap_or_default()
+            }
+            Err(e) => {
+                any_error = true;
+                e.to_json().to_string()
+            }
+        };
+        // One line per invocation, flushed, so a reader sees each as it ends, and a process
+        // killed mid-series leaves its finished lines behind.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+    }
+    if any_error {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// A few lines a person can read: what ran, on what, and the headline figures.
+pub fn human_summary(r: &Response) -> String {
+    let env = &r.environment;
+    let c = r.result.common();
+    let mut out = format!(
+        "{} on {} ({} visible cores, {}, memory: {}): wall {:.3} ms, cpu {:.3} ms, effective vCPU {}, {} new pages{}\n",
+        r.workload(),
+        env.arch,
+        env.visible_cores,
+        env.cpu_model.as_deref().unwrap_or("unknown CPU"),
+        env.memory_mb
+            .map(|m| format!("{m} MB"))
+            .unwrap_or_else(|| "not in Lambda".into()),
+        c.wall_ms,
+        c.cpu_ms,
+        c.effective_vcpu
+            .map(|v| format!("{v:.3}"))
+            .unwrap_or_else(|| "-".into()),
+        c.new_pages,
+        match r.truncated_reason {
+            Some(why) => format!(" — TRUNCATED ({})", why.name()),
+            None => String::new(),
+        }
+    );
+    out += &r.result.summary_text();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(list: &[&str]) -> Result<RunArgs, String> {
+        let mut argv = vec!["lambda-probe", "run"];
+        argv.extend(list);
+        match Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Command::Run(a) => Ok(a),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn run_args() {
+        let a = parse(&["p.json", "--timeout-ms", "800", "--summary"]).unwrap();
+        assert_eq!(a.payload, "p.json");
+        assert_eq!(a.timeout_ms, Some(800));
+        assert!(a.summary);
+        assert_eq!(a.repeat, 1);
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["a", "b"]).is_err());
+        assert!(parse(&["a", "--timeout-ms", "x"]).is_err());
+        let a = parse(&["-", "--repeat", "3", "--timeout-ms", "50"]).unwrap();
+        assert_eq!((a.payload.as_str(), a.repeat), ("-", 3));
+        assert_eq!(parse(&["p", "--repeat", "1000"]).unwrap().repeat, 1000);
+        for (bad, says) in [
+            (vec!["p", "--repeat", "0"], "1..=1000"),
+            (vec!["p", "--repeat", "1001"], "1..=1000"),
+            (vec!["p", "--repeat", "-2"], "'-2'"),
+            (vec!["p", "--repeat", "three"], "--repeat"),
+            (vec!["p", "--repeat"], "--repeat"),
+        ] {
+            let e = parse(&bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_workload_has_a_summary_line() {
+        // The summary of a real response of each workload that runs without a table.
+        for event in [
+            serde_json::json!({"workload": "env"}),
+            serde_json::json!({"workload": "pbkdf2", "iterations": 100, "passwords": 2, "threads": [1, 2]}),
+            serde_json::json!({"workload": "alloc", "buffers": 4, "buffer_bytes": 65536}),
+            serde_json::json!({"workload": "memset", "bytes": 1048576, "repeats": 2}),
+        ] {
+            let (r, _) = crate::handle(event.clone(), Deadline::none())
+                .await
+                .unwrap();
+            let text = human_summary(&r);
+            assert!(text.starts_with(r.workload()), "{event}: {text}");
+            assert!(text.contains("wall"), "{text}");
+        }
+    }
+}
