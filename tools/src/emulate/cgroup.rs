@@ -7,7 +7,7 @@
 //! (which no handler sees) is found and removed by the next session.
 
 use super::lambda::Plan;
-use lambda_probe::environment::CgroupVersion;
+use lambda_probe::host::CgroupVersion;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io;
