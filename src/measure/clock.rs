@@ -104,6 +104,17 @@ impl Span {
         self.wall_us as f64 / 1000.0
     }
 
+    /// This span and a later one as one stretch of work: their times and counts added, the gap
+    /// between them left out.
+    pub fn then(&self, later: &Span) -> Span {
+        Span {
+            wall_us: self.wall_us + later.wall_us,
+            cpu_us: self.cpu_us + later.cpu_us,
+            new_pages: self.new_pages + later.new_pages,
+            major_faults: self.major_faults + later.major_faults,
+        }
+    }
+
     pub fn cpu_ms(&self) -> f64 {
         self.cpu_us as f64 / 1000.0
     }

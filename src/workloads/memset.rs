@@ -7,6 +7,7 @@ use super::memory::{guarded, Mapping};
 use super::{check_range, Context, Host, Outcome, Phase, Plotted, Run, Workload};
 use crate::budget::{Budget, Fit, Need};
 use crate::error::ProbeError;
+use crate::measure::clock::SpanStart;
 use crate::measure::stats::{median, percentile, round};
 use crate::measure::{Deadline, Laps};
 use crate::response::TruncatedReason;
@@ -146,16 +147,48 @@ impl Workload for Memset {
             .collect()
     }
 
-    /// One single-threaded phase: the repeats (and the warm-up paint), all CPU.
+    fn budget(run: &Run<Self>) -> Option<&Budget> {
+        Some(&run.summary.figures.memory_budget)
+    }
+
+    /// Single-threaded CPU phases: the warm-up paint (repaint mode: it faults the buffer in),
+    /// then the repeats, each with its measured wall and CPU time. The warm-up's page-fault
+    /// cost is its time over a median repeat's (the same bytes painted, without the faults).
     fn phases(run: &Run<Self>) -> Vec<Phase> {
-        let ms = run.samples.iter().map(|s| s.wall_us).sum::<f64>() / 1000.0
-            + run.summary.figures.warmup_us.unwrap_or(0.0) / 1000.0;
-        vec![Phase {
-            name: "repeats".into(),
-            wall_ms: ms,
-            cpu_ms: ms,
-            threads: 1.0,
-        }]
+        let f = &run.summary.figures;
+        let walls: Vec<f64> = run.samples.iter().map(|s| s.wall_us).collect();
+        let mut out = Vec::new();
+        if let Some(warmup_us) = f.warmup_us {
+            let wall_ms = warmup_us / 1000.0;
+            out.push(Phase {
+                new_pages: f.warmup_new_pages,
+                fault_ms: median(&walls).map(|m| ((warmup_us - m) / 1000.0).max(0.0)),
+                ..Phase::cpu(
+                    "warm-up paint",
+                    wall_ms,
+                    f.warmup_cpu_ms.unwrap_or(wall_ms),
+                    1.0,
+                )
+            });
+        }
+        if !run.samples.is_empty() {
+            let painted_ms = walls.iter().sum::<f64>() / 1000.0;
+            let wall_ms = f.repeats_wall_ms.unwrap_or(painted_ms);
+            out.push(Phase {
+                new_pages: Some(run.samples.iter().map(|s| s.new_pages).sum()),
+                ..Phase::cpu(
+                    if f.first_touch {
+                        "repeats (first touch)"
+                    } else {
+                        "repeats"
+                    },
+                    wall_ms,
+                    f.repeats_cpu_ms.unwrap_or(wall_ms),
+                    1.0,
+                )
+            });
+        }
+        out
     }
 }
 
@@ -184,6 +217,15 @@ pub struct Figures {
     /// `first_touch: false` only: the untimed paint that touched the buffer before the repeats.
     pub warmup_us: Option<f64>,
     pub warmup_new_pages: Option<u64>,
+    /// Process CPU time of the warm-up paint (its wall may also hold time spent waiting for a
+    /// CPU share).
+    #[serde(default)]
+    pub warmup_cpu_ms: Option<f64>,
+    /// Wall and process CPU time over all the repeats, mapping and unmapping included.
+    #[serde(default)]
+    pub repeats_wall_ms: Option<f64>,
+    #[serde(default)]
+    pub repeats_cpu_ms: Option<f64>,
     /// The memory the request was checked against before it ran.
     pub memory_budget: Budget,
 }
@@ -230,19 +272,22 @@ pub fn run(
 
     // Repaint mode: one buffer, touched once before the timed repeats.
     let mut warm = None;
-    let (mut warmup_us, mut warmup_new_pages) = (None, None);
+    let (mut warmup_us, mut warmup_new_pages, mut warmup_cpu_ms) = (None, None, None);
     // The warm-up paint is work too: with the deadline already reached, skip it and every repeat.
     if !p.first_touch && deadline.reached() {
         truncated = Some(TruncatedReason::Deadline);
     } else if !p.first_touch {
         let mut m = map(len)?;
+        let span = SpanStart::now();
         let mut laps = Laps::start();
         m.paint(0xff);
         warmup_us = Some(round(laps.lap_us(), 3));
+        warmup_cpu_ms = Some(round(span.close().cpu_ms(), 3));
         warmup_new_pages = Some(laps.new_pages());
         warm = Some(m);
     }
 
+    let repeats_span = SpanStart::now();
     for repeat in 0..p.repeats {
         if truncated.is_some() || deadline.reached() {
             truncated = Some(TruncatedReason::Deadline);
@@ -267,6 +312,7 @@ pub fn run(
             new_pages,
         });
     }
+    let repeats = repeats_span.close();
     drop(warm);
 
     let gbs: Vec<f64> = samples.iter().map(|s| s.gb_per_s).collect();
@@ -284,6 +330,9 @@ pub fn run(
             .then(|| round(pages as f64 / (mib * samples.len() as f64), 2)),
         warmup_us,
         warmup_new_pages,
+        warmup_cpu_ms,
+        repeats_wall_ms: (!samples.is_empty()).then(|| round(repeats.wall_ms(), 3)),
+        repeats_cpu_ms: (!samples.is_empty()).then(|| round(repeats.cpu_ms(), 3)),
         // Filled in by the guard that ran this (`Workload::run`).
         memory_budget: Budget::default(),
     };
@@ -345,6 +394,39 @@ mod tests {
                 assert!(f.warmup_new_pages.unwrap() >= 256);
             }
         }
+    }
+
+    #[test]
+    fn phases_are_the_warm_up_and_the_repeats() {
+        let p = params(false);
+        let out = run(&p, Deadline::none()).unwrap();
+        let r = Run::<Memset> {
+            params: p,
+            summary: crate::response::Summary {
+                common: crate::response::Common {
+                    wall_ms: 1.0,
+                    cpu_ms: 1.0,
+                    effective_vcpu: None,
+                    new_pages: 0,
+                    major_faults: 0,
+                },
+                figures: out.figures.clone(),
+            },
+            samples: out.samples.clone(),
+        };
+        let phases = Memset::phases(&r);
+        assert_eq!(phases.len(), 2);
+        let (warm, repeats) = (&phases[0], &phases[1]);
+        assert_eq!(warm.wall_ms, out.figures.warmup_us.unwrap() / 1000.0);
+        assert!(warm.new_pages.unwrap() >= 256 && warm.fault_ms.is_some());
+        assert!(warm.fault_ms.unwrap() <= warm.wall_ms);
+        assert_eq!(warm.cpu_ms, out.figures.warmup_cpu_ms.unwrap());
+        // The repeats' span holds every painted repeat.
+        let painted: f64 = out.samples.iter().map(|s| s.wall_us).sum();
+        assert_eq!(repeats.wall_ms, out.figures.repeats_wall_ms.unwrap());
+        assert!(repeats.wall_ms >= painted / 1000.0 - 0.01, "{repeats:?}");
+        assert_eq!(repeats.cpu_ms, out.figures.repeats_cpu_ms.unwrap());
+        assert!(phases.iter().all(|p| !p.waits && p.threads == 1.0));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod memory;
 pub mod memset;
 pub mod pbkdf2;
 
-use crate::budget::Need;
+use crate::budget::{Budget, Facts, Need};
 use crate::error::ProbeError;
 use crate::measure::Deadline;
 use crate::response::{Summary, TruncatedReason};
@@ -77,17 +77,44 @@ pub struct Speedup {
 }
 
 /// One measured phase of a run, in the terms that decide its duration at another memory size:
-/// the CPU it used, how many threads it kept busy, and the wall time that did not wait for CPU.
-/// `predict` scales these with Lambda's rules.
+/// the CPU it used, how many threads it kept busy, whether it also waited on something other
+/// than CPU, and the page faults it took. `predict` scales these with Lambda's rules; the phases
+/// of a run need not cover all of it (what they leave out, `predict` treats as one more phase).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
     /// "1 thread", "concurrency 10", "pass 2".
     pub name: String,
     pub wall_ms: f64,
-    /// Process CPU time (all threads) over the phase.
+    /// Process CPU time (all threads, user + system, page faults included) over the phase.
     pub cpu_ms: f64,
-    /// The threads the phase can keep busy at once (its parallelism when CPU is plentiful).
+    /// The threads the phase can keep busy at once when CPU is plentiful (its parallelism).
     pub threads: f64,
+    /// True when the phase also waits on something no CPU share changes (the network, a
+    /// server, a timer). False: every ms of its wall is CPU work or waiting for CPU, so a
+    /// wall above `cpu_ms ÷ threads` was the CPU share holding it back.
+    pub waits: bool,
+    /// Pages mapped for the first time during the phase (minor faults), when the workload
+    /// counts them per phase.
+    pub new_pages: Option<u64>,
+    /// The part of `wall_ms` those page faults cost, when the workload can tell it from a
+    /// fault-free reference in the same run (memset's repaint, alloc's reuse pass); part of
+    /// `cpu_ms` (the kernel's time on the faulting thread), not added to it.
+    pub fault_ms: Option<f64>,
+}
+
+impl Phase {
+    /// A phase that is all CPU work on `threads` threads, with no page-fault account.
+    pub fn cpu(name: impl Into<String>, wall_ms: f64, cpu_ms: f64, threads: f64) -> Phase {
+        Phase {
+            name: name.into(),
+            wall_ms,
+            cpu_ms,
+            threads,
+            waits: false,
+            new_pages: None,
+            fault_ms: None,
+        }
+    }
 }
 
 /// A workload: see the module documentation.
@@ -158,6 +185,36 @@ pub trait Workload: Sized + Send + Sync + 'static {
     fn phases(_run: &Run<Self>) -> Vec<Phase> {
         Vec::new()
     }
+
+    /// The memory budget the run was checked against (memory workloads): its `own_bytes` is
+    /// the probe's footprint, which the guard needs to say whether the run fits elsewhere.
+    fn budget(_run: &Run<Self>) -> Option<&Budget> {
+        None
+    }
+}
+
+/// Whether the memory guard would let `run` run again with `memory_mb` of memory (and the same
+/// footprint): the guard's own rule, with its `OverBudget` message when it would refuse.
+/// Workloads without a memory need always fit.
+pub fn guard_at<W: Workload>(
+    run: &Run<W>,
+    memory_mb: u32,
+    page_bytes: u64,
+) -> Result<(), ProbeError> {
+    let Some(need) = W::need(&run.params, page_bytes) else {
+        return Ok(());
+    };
+    let own_bytes = W::budget(run)
+        .filter(|b| b.own_bytes_unavailable.is_none() && b.own_bytes > 0)
+        .map(|b| b.own_bytes)
+        .ok_or_else(|| "the run does not say how much memory the probe held".to_string());
+    Budget::from_facts(&Facts {
+        lambda_memory_mib: Some(u64::from(memory_mb)),
+        cgroup_limit_bytes: None,
+        mem_available_bytes: None,
+        own_bytes,
+    })?
+    .check(&need)
 }
 
 /// One workload's result as the response carries it: `params`, `summary` (the common figures
@@ -383,6 +440,14 @@ macro_rules! registry {
             pub fn phases(&self) -> Vec<Phase> {
                 match self {
                     $(Results::$variant(r) => <$ty as Workload>::phases(r),)+
+                }
+            }
+
+            /// Whether the memory guard would let this run run at `memory_mb` (see
+            /// [`guard_at`]).
+            pub fn guard_at(&self, memory_mb: u32, page_bytes: u64) -> Result<(), ProbeError> {
+                match self {
+                    $(Results::$variant(r) => guard_at(r, memory_mb, page_bytes),)+
                 }
             }
 

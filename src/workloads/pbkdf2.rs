@@ -224,21 +224,31 @@ impl Workload for Pbkdf2 {
             })
     }
 
-    /// One phase per complete thread count: its CPU, and the threads it could keep busy (the
-    /// thread count, or fewer when there are fewer passwords than threads).
+    /// One phase per thread count: its CPU, all of it work (pbkdf2 never waits), and the
+    /// threads it keeps busy on average when CPU is plentiful: the passwords are equal tasks,
+    /// so `p` of them on `t` threads take ⌈p ÷ t⌉ rounds and keep p ÷ ⌈p ÷ t⌉ threads busy
+    /// (4 passwords: 2 on 2 threads, 2 on 3, 4 on 4 or more).
     fn phases(run: &Run<Self>) -> Vec<Phase> {
         run.summary
             .figures
             .levels
             .iter()
-            .map(|l| Phase {
-                name: threads_label(l.threads),
-                wall_ms: l.wall_ms,
-                cpu_ms: l.cpu_ms,
-                threads: l.threads.min(l.passwords_done.max(1)) as f64,
+            .map(|l| {
+                Phase::cpu(
+                    threads_label(l.threads),
+                    l.wall_ms,
+                    l.cpu_ms,
+                    busy_threads(l.threads, l.passwords_done),
+                )
             })
             .collect()
     }
+}
+
+/// The threads `passwords` equal tasks keep busy on average on a pool of `threads`.
+fn busy_threads(threads: u32, passwords: u32) -> f64 {
+    let (t, p) = (threads.max(1), passwords.max(1));
+    p as f64 / p.div_ceil(t) as f64
 }
 
 fn threads_label(threads: u32) -> String {
@@ -544,6 +554,44 @@ mod tests {
         let fk = r.figures.first_key.unwrap();
         assert_eq!(fk.hex, key(Hash::Sha256, "password-0", SALT, 2000));
         assert_eq!(fk.key_bytes, 32);
+    }
+
+    #[test]
+    fn phases_are_the_levels_with_the_threads_the_passwords_keep_busy() {
+        assert_eq!(busy_threads(1, 4), 1.0);
+        assert_eq!(busy_threads(2, 4), 2.0);
+        assert_eq!(busy_threads(3, 4), 2.0);
+        assert_eq!(busy_threads(4, 4), 4.0);
+        assert_eq!(busy_threads(6, 4), 4.0);
+        assert_eq!(busy_threads(2, 3), 1.5);
+        let p = params(vec![1, 3], 1000);
+        let out = run(&p, Deadline::none());
+        let r = Run::<Pbkdf2> {
+            params: p,
+            summary: crate::response::Summary {
+                common: crate::response::Common {
+                    wall_ms: 1.0,
+                    cpu_ms: 1.0,
+                    effective_vcpu: None,
+                    new_pages: 0,
+                    major_faults: 0,
+                },
+                figures: out.figures.clone(),
+            },
+            samples: out.samples,
+        };
+        let phases = Pbkdf2::phases(&r);
+        assert_eq!(phases.len(), 2);
+        assert_eq!(
+            (phases[0].name.as_str(), phases[0].threads),
+            ("1 thread", 1.0)
+        );
+        assert_eq!(
+            (phases[1].name.as_str(), phases[1].threads),
+            ("3 threads", 2.0)
+        );
+        assert!(phases.iter().all(|p| !p.waits && p.cpu_ms > 0.0));
+        assert_eq!(phases[1].wall_ms, out.figures.levels[1].wall_ms);
     }
 
     #[test]

@@ -417,18 +417,22 @@ impl Workload for Io {
             })
     }
 
-    /// One phase per level: the client's CPU, on the threads its calls in flight can use; the
-    /// rest of the wall is waiting on the network, which no memory size changes.
+    /// One phase per level: the client's CPU, on the threads its calls in flight can use, and
+    /// the rest of the wall waiting on the network and the server, which no memory size
+    /// changes.
     fn phases(run: &Run<Self>) -> Vec<Phase> {
         run.summary
             .figures
             .levels
             .iter()
             .map(|l| Phase {
-                name: format!("concurrency {}", l.concurrency),
-                wall_ms: l.wall_ms,
-                cpu_ms: l.cpu_ms,
-                threads: l.max_in_flight.max(1) as f64,
+                waits: true,
+                ..Phase::cpu(
+                    format!("concurrency {}", l.concurrency),
+                    l.wall_ms,
+                    l.cpu_ms,
+                    l.max_in_flight.max(1) as f64,
+                )
             })
             .collect()
     }
