@@ -2,6 +2,7 @@
 //! One module per subcommand; this file only picks the subcommand.
 
 mod emulate;
+mod predict;
 mod report;
 
 use std::process::ExitCode;
@@ -16,6 +17,9 @@ usage:
   lambda-probe-tools report <input>... --out <dir>
       Plots and tables across memory sizes (report.md, report.html) from responses, emulate
       JSON lines and CloudWatch Logs exports. `lambda-probe-tools report --help` says more.
+  lambda-probe-tools predict <result>... [--memory LIST] [--json] [--check <measured>...]
+      A run's duration and cost at every memory size, with the cheapest, fastest and balanced
+      sizes, from one run. `lambda-probe-tools predict --help` says more.
   lambda-probe-tools help
 ";
 
@@ -24,6 +28,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("emulate") => emulate::main(&args[1..]),
         Some("report") => report::main(&args[1..]),
+        Some("predict") => predict::main(&args[1..]),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -1,0 +1,783 @@
+//! `predict`: one run (or a function described by hand) → its duration and cost at every memory
+//! size, for its architecture, with the recommendations; `--check` compares the prediction with
+//! measured runs at other sizes.
+//!
+//! `model` is the model (pure), `runs` turns probe results into its input, `recommend` prices
+//! and picks, `check` compares; this file reads the arguments and writes the output.
+
+pub mod check;
+pub mod model;
+pub mod recommend;
+pub mod runs;
+
+use lambda_probe::lambda_model::{self as lm, Arch};
+use lambda_probe::measure::stats::round;
+use lambda_probe::workloads::{Phase, Results};
+use model::{At, Measured, Target, Work};
+use recommend::{Priced, Recommendations};
+use runs::Run;
+use serde_json::json;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+pub const USAGE: &str = "\
+lambda-probe-tools predict: a run's duration and cost at every memory size, from one run.
+
+usage:
+  lambda-probe-tools predict <result>... [options]
+  lambda-probe-tools predict --at MB --duration-ms D --cpu-ms C --arch ARCH [--threads N]
+                             [--init-ms I] [options]
+  lambda-probe-tools predict <result>... --check <measured>... [--max-median-error PCT]
+                             [--min-inside PCT] [options]
+
+  <result>           Probe results at any memory size, as `report` reads them: `lambda-probe
+                     run` output, `aws lambda invoke` outfiles, `emulate` JSON lines, CloudWatch
+                     Logs exports. Runs of the same workload and parameters on one architecture
+                     make one prediction (the median run's; warm runs when there are any).
+  --at MB ...        Your own function, by hand: its memory size, one invocation's duration and
+                     CPU time (ms; from the probe's EMF, Lambda Insights or your own timer), the
+                     threads it keeps busy (default 1), its INIT duration (default 0) and its
+                     architecture (arm64 | x86_64).
+  --memory LIST      Sizes in MB, comma-separated (default: every 64 MB from 128 to 10,240, plus
+                     1,769 and both sides of each visible-core step).
+  --period-ms P      The period the CPU share is enforced over (default 20, the figure reported
+                     for Lambda; AWS does not document it). `emulate` runs under the kernel's
+                     period, 100 ms: pass --period-ms 100 to predict what it measures.
+  --host-cores N     Predict for a host with N cores (as `emulate` on N cores): sizes where
+                     Lambda shows more get N.
+  --balanced-weight W  0..=1 (default 0.5): the weight of cost against duration in `balanced`,
+                     as Power Tuning's balancedWeight.
+  --json             One JSON line per (function, arch, memory size), then one line
+                     {\"recommendations\": [...]}; with --check, the comparison lines instead.
+  --check <measured>...  Compare the prediction with these measured runs (never used to make it):
+                     per size the error, the median and p90 absolute error, and how many measured
+                     runs fall inside [low, high].
+  --max-median-error PCT, --min-inside PCT
+                     With --check: exit 1 when a function's median absolute error is above PCT,
+                     or fewer than PCT % of its measured runs are inside [low, high].
+
+Exit status: 0 done; 1 a --check bound not met, or no input could be used; 2 bad arguments or
+bad inputs (a function error, a run without memory size or quota, an unknown architecture).
+";
+
+/// Arguments, as parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Args {
+    pub inputs: Vec<String>,
+    pub measured: Vec<String>,
+    pub hand: Option<Hand>,
+    pub memory_mb: Option<Vec<u32>>,
+    pub period_ms: Option<f64>,
+    pub host_cores: Option<u32>,
+    pub balanced_weight: f64,
+    pub json: bool,
+    pub max_median_error_pct: Option<f64>,
+    pub min_inside_pct: Option<f64>,
+}
+
+/// A function described by hand.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hand {
+    pub at_mb: u32,
+    pub duration_ms: f64,
+    pub cpu_ms: f64,
+    pub threads: f64,
+    pub init_ms: f64,
+    pub arch: Arch,
+}
+
+fn number(name: &str, v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .ok_or_else(|| format!("{name}: {v:?} is not a number ≥ 0"))
+}
+
+/// Ok(None): help was asked for.
+pub fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
+    let mut a = Args {
+        inputs: Vec::new(),
+        measured: Vec::new(),
+        hand: None,
+        memory_mb: None,
+        period_ms: None,
+        host_cores: None,
+        balanced_weight: recommend::DEFAULT_BALANCED_WEIGHT,
+        json: false,
+        max_median_error_pct: None,
+        min_inside_pct: None,
+    };
+    let (mut at, mut duration, mut cpu, mut threads, mut init, mut arch) =
+        (None, None, None, None, None, None);
+    let mut checking = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--check" => checking = true,
+            "--json" => a.json = true,
+            "--memory" => a.memory_mb = Some(parse_memory_list(&value("--memory")?)?),
+            "--period-ms" => {
+                let p = number("--period-ms", &value("--period-ms")?)?;
+                if !(1.0..=1000.0).contains(&p) {
+                    return Err(format!("--period-ms: {p} is not in 1..=1000 ms"));
+                }
+                a.period_ms = Some(p);
+            }
+            "--host-cores" => {
+                let v = value("--host-cores")?;
+                a.host_cores = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n| (1..=1024).contains(n))
+                        .ok_or_else(|| format!("--host-cores: {v:?} is not a count of cores"))?,
+                );
+            }
+            "--balanced-weight" => {
+                let w = number("--balanced-weight", &value("--balanced-weight")?)?;
+                if w > 1.0 {
+                    return Err(format!("--balanced-weight: {w} is not in 0..=1"));
+                }
+                a.balanced_weight = w;
+            }
+            "--max-median-error" => {
+                a.max_median_error_pct =
+                    Some(number("--max-median-error", &value("--max-median-error")?)?)
+            }
+            "--min-inside" => {
+                let p = number("--min-inside", &value("--min-inside")?)?;
+                if p > 100.0 {
+                    return Err(format!("--min-inside: {p} is not a percentage"));
+                }
+                a.min_inside_pct = Some(p);
+            }
+            "--at" => {
+                let v = value("--at")?;
+                let m: u32 = v
+                    .parse()
+                    .map_err(|_| format!("--at: {v:?} is not a whole number of MB"))?;
+                lm::check_memory_mb(m).map_err(|e| format!("--at: {e}"))?;
+                at = Some(m);
+            }
+            "--duration-ms" => duration = Some(number("--duration-ms", &value("--duration-ms")?)?),
+            "--cpu-ms" => cpu = Some(number("--cpu-ms", &value("--cpu-ms")?)?),
+            "--threads" => {
+                let t = number("--threads", &value("--threads")?)?;
+                if t < 1.0 {
+                    return Err(format!("--threads: {t} is below 1"));
+                }
+                threads = Some(t);
+            }
+            "--init-ms" => init = Some(number("--init-ms", &value("--init-ms")?)?),
+            "--arch" => {
+                let v = value("--arch")?;
+                arch = Some(Arch::parse(&v).ok_or_else(|| {
+                    format!("--arch: unknown architecture {v:?}: Lambda runs arm64 and x86_64")
+                })?);
+            }
+            s if s.starts_with("--") => return Err(format!("unknown option {s:?}")),
+            _ if checking => a.measured.push(arg.clone()),
+            _ => a.inputs.push(arg.clone()),
+        }
+    }
+    if let Some(at_mb) = at {
+        let duration_ms = duration.ok_or("--at needs --duration-ms (one invocation's duration)")?;
+        let cpu_ms = cpu.ok_or("--at needs --cpu-ms (one invocation's CPU time)")?;
+        let arch = arch.ok_or("--at needs --arch arm64 | x86_64 (a prediction is for the architecture it was measured on)")?;
+        if duration_ms <= 0.0 {
+            return Err("--duration-ms must be above 0".into());
+        }
+        a.hand = Some(Hand {
+            at_mb,
+            duration_ms,
+            cpu_ms,
+            threads: threads.unwrap_or(1.0),
+            init_ms: init.unwrap_or(0.0),
+            arch,
+        });
+    } else if duration.is_some() || cpu.is_some() || threads.is_some() || init.is_some() {
+        return Err("--duration-ms, --cpu-ms, --threads and --init-ms describe a function by hand: they need --at MB".into());
+    } else if arch.is_some() {
+        return Err("--arch goes with --at (a run's architecture is in the run)".into());
+    }
+    if a.hand.is_none() && a.inputs.is_empty() {
+        return Err("no input: give probe results, or describe a function with --at".into());
+    }
+    if checking && a.hand.is_some() {
+        return Err("--check compares probe runs with the prediction from probe runs; a function described with --at has none".into());
+    }
+    if checking && a.measured.is_empty() {
+        return Err("--check needs the measured results to compare with".into());
+    }
+    if !checking && (a.max_median_error_pct.is_some() || a.min_inside_pct.is_some()) {
+        return Err("--max-median-error and --min-inside go with --check".into());
+    }
+    Ok(Some(a))
+}
+
+/// `128,1769,3538`: Lambda memory sizes in MB.
+pub fn parse_memory_list(text: &str) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mb: u32 = part
+            .parse()
+            .map_err(|_| format!("--memory: {part:?} is not a whole number of MB"))?;
+        lm::check_memory_mb(mb).map_err(|e| format!("--memory: {e}"))?;
+        out.push(mb);
+    }
+    if out.is_empty() {
+        return Err("--memory needs at least one size in MB, e.g. 128,1769,3538".into());
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+pub fn main(args: &[String]) -> ExitCode {
+    let args = match parse_args(args) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("predict: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let groups = match groups_from(&args) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("predict: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = Options::from(&args);
+    if !args.measured.is_empty() {
+        let (points, problems) = check::read_measured(&args.measured);
+        let report = check::check(&groups, &points, &options);
+        let text = if args.json {
+            check::json_lines(&report)
+        } else {
+            check::table(&report, &problems)
+        };
+        print!("{text}");
+        return match check::verdict(&report, args.max_median_error_pct, args.min_inside_pct) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("predict --check: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let sizes = args
+        .memory_mb
+        .clone()
+        .unwrap_or_else(model::default_sizes_mb);
+    let predictions: Vec<Prediction> = groups.iter().map(|g| g.predict(&sizes, &options)).collect();
+    let out = if args.json {
+        json_lines(&predictions, &groups)
+    } else {
+        table(&predictions, &groups, &options)
+    };
+    print!("{out}");
+    ExitCode::SUCCESS
+}
+
+/// What every prediction of a session shares.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Options {
+    pub period_ms: f64,
+    pub host_cores: Option<u32>,
+    pub balanced_weight: f64,
+}
+
+impl Options {
+    pub fn from(a: &Args) -> Options {
+        Options {
+            period_ms: a.period_ms.unwrap_or(lm::REPORTED_PERIOD_MS),
+            host_cores: a.host_cores,
+            balanced_weight: a.balanced_weight,
+        }
+    }
+
+    fn period_words(&self) -> String {
+        if self.period_ms == lm::REPORTED_PERIOD_MS {
+            format!(
+                "{} ms (reported for Lambda, not documented by AWS)",
+                self.period_ms
+            )
+        } else {
+            format!("{} ms", self.period_ms)
+        }
+    }
+}
+
+/// One run the prediction is made from, as work.
+#[derive(Clone, Debug)]
+pub struct Base {
+    pub origin: String,
+    pub memory_mb: u32,
+    pub share_from: String,
+    pub works: Vec<Work>,
+    /// For the memory guard at other sizes (none for a function described by hand).
+    pub results: Option<Results>,
+    pub page_bytes: u64,
+}
+
+/// The runs of one function on one architecture.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub function: String,
+    pub workload: String,
+    pub arch: Arch,
+    /// Whether the bases are cold runs (only when no warm run was given).
+    pub cold: bool,
+    pub init_ms: f64,
+    pub bases: Vec<Base>,
+}
+
+/// One group's prediction at every size asked for.
+#[derive(Clone, Debug)]
+pub struct Prediction {
+    pub rows: Vec<Priced>,
+    pub recommendations: Option<Recommendations>,
+}
+
+impl Group {
+    /// The prediction at one size: each base run's, and the median of them.
+    pub fn at(&self, memory_mb: u32, options: &Options) -> At {
+        let target = Target {
+            memory_mb,
+            period_ms: options.period_ms,
+            max_cores: options.host_cores,
+        };
+        let mut all: Vec<At> = self
+            .bases
+            .iter()
+            .map(|b| model::predict(&b.works, &target))
+            .collect();
+        all.sort_by(|a, b| a.predicted_ms.total_cmp(&b.predicted_ms));
+        all.swap_remove((all.len() - 1) / 2)
+    }
+
+    /// The memory guard's refusal at `memory_mb`, if the run would not fit there.
+    pub fn refused_at(&self, memory_mb: u32) -> Option<String> {
+        let b = self.bases.iter().find(|b| b.results.is_some())?;
+        b.results
+            .as_ref()?
+            .guard_at(memory_mb, b.page_bytes)
+            .err()
+            .map(|e| e.message)
+    }
+
+    pub fn predict(&self, sizes: &[u32], options: &Options) -> Prediction {
+        let rows: Vec<Priced> = sizes
+            .iter()
+            .map(|&m| {
+                recommend::price(
+                    self.at(m, options),
+                    self.arch,
+                    self.init_ms,
+                    self.refused_at(m),
+                )
+            })
+            .collect();
+        let recommendations =
+            recommend::recommend(&rows, &self.bases[0].works, options.balanced_weight);
+        Prediction {
+            rows,
+            recommendations,
+        }
+    }
+}
+
+/// The groups to predict: the runs read from the inputs, or the function described by hand.
+pub fn groups_from(args: &Args) -> Result<Vec<Group>, String> {
+    if let Some(h) = &args.hand {
+        return Ok(vec![hand_group(h)]);
+    }
+    let (runs, problems) = read_runs(&args.inputs);
+    if !problems.is_empty() {
+        return Err(format!(
+            "{} input(s) cannot be used:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        ));
+    }
+    if runs.is_empty() {
+        return Err("no runs among the inputs".into());
+    }
+    Ok(group_runs(runs))
+}
+
+/// Every run in the files, and what could not be read as one (with the reason).
+pub fn read_runs(paths: &[String]) -> (Vec<Run>, Vec<String>) {
+    let inputs = crate::report::input::read_all(paths);
+    let mut problems: Vec<String> = inputs
+        .skipped
+        .iter()
+        .map(|s| format!("{}: {}", s.origin, s.reason))
+        .collect();
+    problems.extend(inputs.failed.iter().map(|f| {
+        format!(
+            "{}: a failed run ({}), not a run: predict needs a run that answered",
+            f.origin, f.reason
+        )
+    }));
+    let mut out = Vec::new();
+    for row in &inputs.rows {
+        match runs::read(&row.origin, &row.response) {
+            Ok(r) => out.push(r),
+            Err(e) => problems.push(e),
+        }
+    }
+    (out, problems)
+}
+
+/// Runs grouped by (function, architecture); a group uses its warm runs when it has any.
+pub fn group_runs(runs: Vec<Run>) -> Vec<Group> {
+    let mut keys: Vec<(String, Arch)> = runs.iter().map(|r| (r.function(), r.arch)).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .map(|(function, arch)| {
+            let mine: Vec<&Run> = runs
+                .iter()
+                .filter(|r| r.function() == function && r.arch == arch)
+                .collect();
+            let warm: Vec<&Run> = mine.iter().copied().filter(|r| !r.cold).collect();
+            let cold = warm.is_empty();
+            let used = if cold { mine.clone() } else { warm };
+            let inits: Vec<f64> = mine.iter().map(|r| r.init_ms).collect();
+            Group {
+                workload: used[0].workload().to_string(),
+                function,
+                arch,
+                cold,
+                init_ms: lambda_probe::measure::stats::median(&inits).unwrap_or(0.0),
+                bases: used.iter().map(|r| base_of(r)).collect(),
+            }
+        })
+        .collect()
+}
+
+fn base_of(r: &Run) -> Base {
+    Base {
+        origin: r.origin.clone(),
+        memory_mb: r.memory_mb.unwrap_or(0),
+        share_from: r.share_from.clone(),
+        works: model::works(&r.results.phases(), &r.measured),
+        results: Some(r.results.clone()),
+        page_bytes: r.page_bytes,
+    }
+}
+
+fn hand_group(h: &Hand) -> Group {
+    let measured = Measured {
+        share_vcpu: Some(lm::vcpu_share(h.at_mb)),
+        cores: lm::visible_cores(h.at_mb),
+        wall_ms: h.duration_ms,
+        cpu_ms: h.cpu_ms,
+    };
+    let phase = Phase {
+        waits: true,
+        ..Phase::cpu("invocation", h.duration_ms, h.cpu_ms, h.threads)
+    };
+    Group {
+        function: format!(
+            "your function ({} ms, {} ms CPU, {} thread(s) at {} MB)",
+            h.duration_ms, h.cpu_ms, h.threads, h.at_mb
+        ),
+        workload: "by hand".into(),
+        arch: h.arch,
+        cold: false,
+        init_ms: h.init_ms,
+        bases: vec![Base {
+            origin: "--at".into(),
+            memory_mb: h.at_mb,
+            share_from: format!(
+                "Lambda's rule at {} MB: {:.3} vCPU",
+                h.at_mb,
+                lm::vcpu_share(h.at_mb)
+            ),
+            works: model::works(std::slice::from_ref(&phase), &measured),
+            results: None,
+            page_bytes: 4096,
+        }],
+    }
+}
+
+/// The architectures without a run, for a function predicted on the others.
+fn missing_arches(groups: &[Group], function: &str) -> Vec<Arch> {
+    Arch::ALL
+        .into_iter()
+        .filter(|a| {
+            !groups
+                .iter()
+                .any(|g| g.function == function && g.arch == *a)
+        })
+        .collect()
+}
+
+fn not_predicted(arch: Arch) -> String {
+    format!(
+        "not predicted: no {arch} run among the inputs (a prediction for {arch} needs a run on {arch})"
+    )
+}
+
+pub fn json_lines(predictions: &[Prediction], groups: &[Group]) -> String {
+    let mut out = String::new();
+    let mut recs = Vec::new();
+    for (p, g) in predictions.iter().zip(groups) {
+        for r in &p.rows {
+            let line = json!({
+                "function": g.function,
+                "workload": g.workload,
+                "arch": g.arch,
+                "memory_mb": r.at.memory_mb,
+                "predicted_ms": round(r.at.predicted_ms, 3),
+                "low_ms": round(r.at.low_ms, 3),
+                "high_ms": round(r.at.high_ms, 3),
+                "billed_ms": r.billed_ms,
+                "cost_usd": r.cost_usd,
+                "cold_cost_usd": r.cold_cost_usd,
+                "cost_per_million_usd": round(r.cost_per_million_usd, 6),
+                "bound": r.at.bound,
+                "vcpu_share": round(r.at.vcpu_share, 4),
+                "cores": r.at.cores,
+                "fits": r.refused.is_none(),
+                "refused": r.refused,
+            });
+            let _ = writeln!(out, "{line}");
+        }
+        recs.push(json!({
+            "function": g.function,
+            "arch": g.arch,
+            "recommendations": p.recommendations,
+        }));
+    }
+    let mut functions: Vec<&str> = groups.iter().map(|g| g.function.as_str()).collect();
+    functions.dedup();
+    for f in functions {
+        for a in missing_arches(groups, f) {
+            recs.push(json!({"function": f, "arch": a, "not_predicted": not_predicted(a)}));
+        }
+    }
+    let _ = writeln!(out, "{}", json!({ "recommendations": recs }));
+    out
+}
+
+fn thousands(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    let (int, frac) = s.split_once('.').map_or((s.as_str(), ""), |(i, f)| (i, f));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+pub fn ms(v: f64) -> String {
+    thousands(v, 1)
+}
+
+/// Where a group's prediction comes from, in one paragraph.
+pub fn describe(g: &Group, options: &Options) -> String {
+    let mut s = format!("{} on {}\n", g.function, g.arch);
+    let n = g.bases.len();
+    let b = &g.bases[0];
+    let _ = writeln!(
+        s,
+        "  from {} {}run{}: {}{} at {} MB; share: {}",
+        n,
+        if g.cold { "cold " } else { "warm " },
+        if n == 1 {
+            ""
+        } else {
+            "s (the median run's prediction)"
+        },
+        b.origin,
+        if n > 1 { " …" } else { "" },
+        b.memory_mb,
+        b.share_from
+    );
+    let _ = writeln!(
+        s,
+        "  enforcement period {}{}",
+        options.period_words(),
+        options
+            .host_cores
+            .map(|c| format!("; a host of {c} cores"))
+            .unwrap_or_default()
+    );
+    let phases: Vec<String> = b
+        .works
+        .iter()
+        .map(|w| {
+            let mut p = format!(
+                "{}: {} ms CPU on {} thread{}",
+                w.name,
+                ms(w.cpu_ms),
+                round(w.threads, 2),
+                if w.threads == 1.0 { "" } else { "s" }
+            );
+            if w.wait_high_ms > 0.0 {
+                if w.wait_low_ms == w.wait_high_ms {
+                    let _ = write!(p, ", {} ms waiting", ms(w.wait_ms));
+                } else {
+                    let _ = write!(
+                        p,
+                        ", {}–{} ms waiting",
+                        ms(w.wait_low_ms),
+                        ms(w.wait_high_ms)
+                    );
+                }
+            }
+            if let (Some(f), Some(n)) = (w.fault_ms, w.new_pages) {
+                let _ = write!(p, " (page faults: {n} new pages, ~{} ms)", ms(f));
+            } else if let Some(n) = w.new_pages.filter(|&n| n > 0) {
+                let _ = write!(p, " ({n} new pages)");
+            }
+            p
+        })
+        .collect();
+    let _ = writeln!(s, "  phases: {}", phases.join("; "));
+    s
+}
+
+pub fn table(predictions: &[Prediction], groups: &[Group], options: &Options) -> String {
+    let mut out = String::new();
+    for (p, g) in predictions.iter().zip(groups) {
+        out += &describe(g, options);
+        for a in missing_arches(groups, &g.function) {
+            let _ = writeln!(out, "  {a}: {}", not_predicted(a));
+        }
+        let _ = writeln!(
+            out,
+            "\n  {:>6}  {:>6}  {:>5}  {:>32}  {:<9}  {:>9}  {:>13}  {:>10}",
+            "MB",
+            "vCPU",
+            "cores",
+            "predicted ms (low – high)",
+            "bound",
+            "billed ms",
+            "$/invocation",
+            "$/1M"
+        );
+        for r in &p.rows {
+            let range = format!(
+                "{} ({} – {})",
+                ms(r.at.predicted_ms),
+                ms(r.at.low_ms),
+                ms(r.at.high_ms)
+            );
+            if let Some(why) = &r.refused {
+                let _ = writeln!(
+                    out,
+                    "  {:>6}  {:>6.3}  {:>5}  does not fit: {}",
+                    r.at.memory_mb,
+                    r.at.vcpu_share,
+                    r.at.cores,
+                    first_sentence(why)
+                );
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "  {:>6}  {:>6.3}  {:>5}  {:>32}  {:<9}  {:>9}  {:>13.9}  {:>10.4}",
+                r.at.memory_mb,
+                r.at.vcpu_share,
+                r.at.cores,
+                range,
+                r.at.bound.name(),
+                thousands(r.billed_ms, 0),
+                r.cost_usd,
+                r.cost_per_million_usd
+            );
+        }
+        match &p.recommendations {
+            Some(rec) => {
+                let _ = writeln!(out, "\n  recommendations ({}):", g.arch);
+                for (name, pick) in [
+                    ("cheapest", &rec.cheapest),
+                    ("fastest", &rec.fastest),
+                    ("balanced", &rec.balanced),
+                ] {
+                    let _ = writeln!(
+                        out,
+                        "    {name:<9} {} MB: {} ms, ${:.9} per invocation — {}",
+                        pick.memory_mb,
+                        ms(pick.predicted_ms),
+                        pick.cost_usd,
+                        pick.reason
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "\n  no recommendation: the run fits in none of these sizes"
+                );
+            }
+        }
+        out.push('\n');
+    }
+    out += &compare_arches(predictions, groups);
+    out
+}
+
+/// For a function predicted on both architectures: the two cheapest and fastest side by side.
+fn compare_arches(predictions: &[Prediction], groups: &[Group]) -> String {
+    let mut out = String::new();
+    for (i, g) in groups.iter().enumerate() {
+        if g.arch != Arch::Arm64 {
+            continue;
+        }
+        let Some(j) = groups
+            .iter()
+            .position(|o| o.function == g.function && o.arch == Arch::X86_64)
+        else {
+            continue;
+        };
+        let (Some(a), Some(x)) = (
+            &predictions[i].recommendations,
+            &predictions[j].recommendations,
+        ) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "{}: arm64 against x86_64, each from its own runs\n  cheapest: arm64 {} MB ${:.9} vs x86_64 {} MB ${:.9} ({:+.1}%)\n  fastest:  arm64 {} MB {} ms vs x86_64 {} MB {} ms ({:+.1}%)\n",
+            g.function,
+            a.cheapest.memory_mb,
+            a.cheapest.cost_usd,
+            x.cheapest.memory_mb,
+            x.cheapest.cost_usd,
+            (a.cheapest.cost_usd / x.cheapest.cost_usd - 1.0) * 100.0,
+            a.fastest.memory_mb,
+            ms(a.fastest.predicted_ms),
+            x.fastest.memory_mb,
+            ms(x.fastest.predicted_ms),
+            (a.fastest.predicted_ms / x.fastest.predicted_ms - 1.0) * 100.0,
+        );
+    }
+    out
+}
+
+fn first_sentence(s: &str) -> &str {
+    s.split(". ").next().unwrap_or(s)
+}

@@ -1,0 +1,519 @@
+//! The model: one run's phases and Lambda's rules (`lambda_probe::lambda_model`) give the run's
+//! duration at every memory size. Pure functions, no I/O.
+//!
+//! Per phase, the run measured its CPU time `C`, the threads `t` it keeps busy, and whether it
+//! also waits on something no CPU share changes (the network). At memory M the phase gets a
+//! share of `s = M ÷ 1,769` vCPU-seconds per second, on `cores(M)` cores, and while it is not
+//! held back it runs its CPU at `r = min(t, cores(M))` vCPU. So the phase takes
+//!
+//! ```text
+//!     max(W + C ÷ r, C ÷ s)
+//! ```
+//!
+//! `W + C ÷ r` is the phase with all the CPU it can use (its wait `W` plus its work at full
+//! speed); `C ÷ s` is the least wall its CPU needs at the share. For work that never waits
+//! (`W = 0`) this is `C ÷ min(s, cores, t)`, Lambda's rule as written in `usable_vcpu`. For work
+//! that mostly waits, light CPU is never throttled (a 5 ms wait per call, 0.3 ms of CPU per call
+//! stays under the quota at any size), and the share only binds once `C ÷ s` passes the wait.
+//!
+//! `W` comes from the run itself, inverting the same formula at the size it ran at: a phase that
+//! waits and took longer than `C ÷ s₀` was not held back, so `W = wall − C ÷ r₀`; one that took
+//! no longer than `C ÷ s₀` was held back by its share, and its wait is only known to lie between
+//! 0 and `wall − C ÷ r₀` (the prediction then carries that range).
+//!
+//! The share is enforced per period (`period_ms`): a run may use its quota at full speed and
+//! then wait for the next period. A run that starts with its period's quota unspent gets up to
+//! `P × (1 − s ÷ r)` of wall free at its start, and one that ends mid-period gets its last
+//! partial quota at full speed: up to the same again at its end. The prediction is the middle
+//! of that, and its range covers it: `low = fluid − start − end`, `high = fluid`.
+
+use lambda_probe::lambda_model as lm;
+use lambda_probe::workloads::Phase;
+use serde::Serialize;
+
+/// What a run had when it was measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measured {
+    /// The vCPU-seconds per second it could use: its cgroup quota, or Lambda's M ÷ 1,769;
+    /// `None` when nothing limited it (its cores were the limit).
+    pub share_vcpu: Option<f64>,
+    /// The cores it could run on.
+    pub cores: u32,
+    /// The whole run (`summary.wall_ms`, `summary.cpu_ms`).
+    pub wall_ms: f64,
+    pub cpu_ms: f64,
+}
+
+impl Measured {
+    /// The vCPU a phase of `threads` threads ran its CPU at when nothing held it back.
+    fn rate(&self, threads: f64) -> f64 {
+        threads.max(1.0).min(self.cores.max(1) as f64)
+    }
+
+    fn share(&self) -> f64 {
+        self.share_vcpu.unwrap_or(f64::INFINITY)
+    }
+}
+
+/// Below this much CPU the rest of a run (what its phases leave out) is not worth a phase.
+const REST_MIN_MS: f64 = 0.5;
+/// A waiting phase whose wall is within this fraction of `C ÷ s₀` counts as held back by its
+/// share (the period's free quota at a run's start makes a held-back phase a little faster than
+/// `C ÷ s₀`, never much slower).
+const HELD_BACK_MARGIN: f64 = 0.05;
+
+/// One phase as the model sees it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Work {
+    pub name: String,
+    pub cpu_ms: f64,
+    pub threads: f64,
+    /// The wall the phase spends waiting on something no CPU share changes (the point the
+    /// prediction uses)…
+    pub wait_ms: f64,
+    /// …and the range it is known to lie in (equal ends when the run tells it exactly).
+    pub wait_low_ms: f64,
+    pub wait_high_ms: f64,
+    /// Page faults and their cost, part of `cpu_ms` (see `Phase`).
+    pub new_pages: Option<u64>,
+    pub fault_ms: Option<f64>,
+}
+
+/// The run's phases as work: each phase's wait found from the run (see the module
+/// documentation), and what the phases leave out of the run's CPU and wall (set-up, tear-down)
+/// as one more phase, "rest of the run", CPU work on one thread.
+pub fn works(phases: &[Phase], run: &Measured) -> Vec<Work> {
+    let mut out: Vec<Work> = phases.iter().map(|p| work(p, run)).collect();
+    let cpu_rest = run.cpu_ms - phases.iter().map(|p| p.cpu_ms).sum::<f64>();
+    let wall_rest = run.wall_ms - phases.iter().map(|p| p.wall_ms).sum::<f64>();
+    if cpu_rest >= REST_MIN_MS {
+        let rest = Phase::cpu("rest of the run", wall_rest.max(0.0), cpu_rest, 1.0);
+        out.push(work(&rest, run));
+    }
+    out
+}
+
+fn work(p: &Phase, run: &Measured) -> Work {
+    let cpu = p.cpu_ms.max(0.0);
+    let at_full_speed = cpu / run.rate(p.threads);
+    let (low, high) = if !p.waits {
+        (0.0, 0.0)
+    } else {
+        let open = (p.wall_ms - at_full_speed).max(0.0);
+        let held_back = cpu > 0.0 && p.wall_ms <= cpu / run.share() * (1.0 + HELD_BACK_MARGIN);
+        if held_back {
+            (0.0, open)
+        } else {
+            (open, open)
+        }
+    };
+    Work {
+        name: p.name.clone(),
+        cpu_ms: cpu,
+        threads: p.threads.max(1.0),
+        wait_ms: (low + high) / 2.0,
+        wait_low_ms: low,
+        wait_high_ms: high,
+        new_pages: p.new_pages,
+        fault_ms: p.fault_ms,
+    }
+}
+
+/// What a phase, or a run at one size, is bound by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bound {
+    /// Its CPU share, M ÷ 1,769: more memory is faster.
+    CpuShare,
+    /// The cores the function sees.
+    Cores,
+    /// The threads it keeps busy: more memory buys nothing.
+    Threads,
+    /// Waiting on something no memory size changes.
+    Wait,
+}
+
+impl Bound {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bound::CpuShare => "cpu-share",
+            Bound::Cores => "cores",
+            Bound::Threads => "threads",
+            Bound::Wait => "wait",
+        }
+    }
+}
+
+/// Where the prediction is for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Target {
+    pub memory_mb: u32,
+    /// The period the share is enforced over, in ms.
+    pub period_ms: f64,
+    /// Fewer cores than Lambda shows (a host with fewer, as under `emulate`); `None`: Lambda's.
+    pub max_cores: Option<u32>,
+}
+
+/// One phase at one size.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PhaseAt {
+    pub name: String,
+    pub ms: f64,
+    pub bound: Bound,
+    /// Its CPU ÷ its wall: the vCPU it keeps busy on average.
+    pub vcpu: f64,
+}
+
+/// A run's duration at one size.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct At {
+    pub memory_mb: u32,
+    pub vcpu_share: f64,
+    pub cores: u32,
+    pub predicted_ms: f64,
+    pub low_ms: f64,
+    pub high_ms: f64,
+    /// What bounds the most of its time.
+    pub bound: Bound,
+    pub phases: Vec<PhaseAt>,
+}
+
+/// The run's duration at `target`: each phase by the formula of the module documentation, the
+/// period's free quota at the start and end of a held-back stretch as the range.
+pub fn predict(works: &[Work], target: &Target) -> At {
+    let share = lm::vcpu_share(target.memory_mb);
+    let lambda_cores = lm::visible_cores(target.memory_mb);
+    let cores = target
+        .max_cores
+        .map_or(lambda_cores, |m| m.min(lambda_cores));
+    let mut phases = Vec::with_capacity(works.len());
+    let (mut point, mut low, mut high) = (0.0, 0.0, 0.0);
+    // Per phase: its CPU-share bound, and how much of it the period's free quota can save.
+    let mut savings: Vec<Option<f64>> = Vec::with_capacity(works.len());
+    for w in works {
+        // Not held back, the phase runs its CPU on its threads, at most the cores it sees.
+        let rate = w.threads.min(cores as f64);
+        let phase_ms = |wait: f64| -> (f64, bool) {
+            if w.cpu_ms <= 0.0 {
+                return (wait, false);
+            }
+            let free = wait + w.cpu_ms / rate;
+            let held = w.cpu_ms / share;
+            if held > free {
+                (held, true)
+            } else {
+                (free, false)
+            }
+        };
+        let (ms, held_back) = phase_ms(w.wait_ms);
+        let (ms_low, _) = phase_ms(w.wait_low_ms);
+        let (ms_high, _) = phase_ms(w.wait_high_ms);
+        point += ms;
+        low += ms_low;
+        high += ms_high;
+        let bound = if held_back {
+            Bound::CpuShare
+        } else if w.cpu_ms <= 0.0 || w.wait_ms > w.cpu_ms / rate {
+            Bound::Wait
+        } else if w.threads > cores as f64 {
+            Bound::Cores
+        } else {
+            Bound::Threads
+        };
+        // The time a held-back phase spends waiting for its next period, and at most one
+        // period's free quota of it: P × (1 − s ÷ r).
+        savings.push(held_back.then(|| {
+            let throttled = ms - (w.wait_ms + w.cpu_ms / rate);
+            (target.period_ms * (1.0 - share / rate)).clamp(0.0, throttled.max(0.0))
+        }));
+        phases.push(PhaseAt {
+            name: w.name.clone(),
+            ms,
+            bound,
+            vcpu: if ms > 0.0 { w.cpu_ms / ms } else { 0.0 },
+        });
+    }
+    // Free quota at the start: when the first phase that works is held back. At the end: when
+    // the last held-back phase is followed by less than a period of other phases.
+    let first = works
+        .iter()
+        .position(|w| w.cpu_ms > 0.0)
+        .and_then(|i| savings[i]);
+    let last = savings.iter().rposition(Option::is_some).and_then(|i| {
+        let after: f64 = phases[i + 1..].iter().map(|p| p.ms).sum();
+        (after < target.period_ms).then_some(savings[i]).flatten()
+    });
+    // Together never more than the time the share holds the run back.
+    let held_ms: f64 = works
+        .iter()
+        .zip(&phases)
+        .zip(&savings)
+        .filter(|(_, s)| s.is_some())
+        .map(|((w, p), _)| p.ms - (w.wait_ms + w.cpu_ms / w.threads.min(cores as f64)))
+        .sum();
+    let start = first.unwrap_or(0.0).min(held_ms);
+    let end = last.unwrap_or(0.0).min(held_ms - start);
+    let bound = dominant(&phases);
+    At {
+        memory_mb: target.memory_mb,
+        vcpu_share: share,
+        cores,
+        predicted_ms: (point - (start + end) / 2.0).max(0.0),
+        low_ms: (low - start - end).max(0.0),
+        high_ms: high,
+        bound,
+        phases,
+    }
+}
+
+/// The bound that holds the most of the time.
+fn dominant(phases: &[PhaseAt]) -> Bound {
+    let mut by: Vec<(Bound, f64)> = Vec::new();
+    for p in phases {
+        match by.iter_mut().find(|(b, _)| *b == p.bound) {
+            Some((_, ms)) => *ms += p.ms,
+            None => by.push((p.bound, p.ms)),
+        }
+    }
+    by.into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(b, _)| b)
+        .unwrap_or(Bound::Wait)
+}
+
+/// The default memory sizes: every 64 MB from 128 to 10,240, plus 1,769 MB and both sides of
+/// each visible-core step, in order.
+pub fn default_sizes_mb() -> Vec<u32> {
+    let mut v: Vec<u32> = (lm::MIN_MEMORY_MB..=lm::MAX_MEMORY_MB)
+        .step_by(64)
+        .collect();
+    v.extend(lm::model_edges_mb());
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cpu_work(cpu_ms: f64, threads: f64) -> Work {
+        Work {
+            name: "work".into(),
+            cpu_ms,
+            threads,
+            wait_ms: 0.0,
+            wait_low_ms: 0.0,
+            wait_high_ms: 0.0,
+            new_pages: None,
+            fault_ms: None,
+        }
+    }
+
+    fn waiting(cpu_ms: f64, threads: f64, wait_ms: f64) -> Work {
+        Work {
+            wait_ms,
+            wait_low_ms: wait_ms,
+            wait_high_ms: wait_ms,
+            ..cpu_work(cpu_ms, threads)
+        }
+    }
+
+    fn at(works: &[Work], memory_mb: u32) -> At {
+        predict(
+            works,
+            &Target {
+                memory_mb,
+                period_ms: 100.0,
+                max_cores: None,
+            },
+        )
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn work_that_never_waits_follows_lambdas_usable_vcpu() {
+        for threads in [1.0, 2.0, 3.0, 8.0] {
+            for m in default_sizes_mb() {
+                let a = at(&[cpu_work(1000.0, threads)], m);
+                let (v, _) = lm::usable_vcpu(m, threads);
+                assert!(
+                    close(a.high_ms, 1000.0 / v),
+                    "{threads} threads at {m} MB: {a:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn one_thread_stops_gaining_at_the_1769_mb_knee() {
+        let w = [cpu_work(1000.0, 1.0)];
+        let below = at(&w, 1768);
+        assert_eq!(below.bound, Bound::CpuShare);
+        assert!(close(below.high_ms, 1000.0 * 1769.0 / 1768.0));
+        for m in [1769, 2048, 3009, 10_240] {
+            let a = at(&w, m);
+            assert_eq!(a.bound, Bound::Threads, "{m} MB");
+            assert!(
+                close(a.predicted_ms, 1000.0) && a.low_ms == a.high_ms,
+                "{a:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_core_step_at_3009_mb_speeds_up_waiting_work_on_more_threads() {
+        // 4 threads, 300 ms of CPU, 100 ms of waiting: not held back by the share at either
+        // size, so its CPU runs on 2 cores at 3,008 MB and on 3 from 3,009 MB.
+        let w = [waiting(300.0, 4.0, 100.0)];
+        let a = at(&w, 3008);
+        assert!(
+            close(a.predicted_ms, 100.0 + 150.0) && a.bound == Bound::Cores,
+            "{a:?}"
+        );
+        let b = at(&w, 3009);
+        assert!(
+            close(b.predicted_ms, 100.0 + 100.0) && b.bound == Bound::Cores,
+            "{b:?}"
+        );
+        // Work that never waits is held back by the share on both sides: no step.
+        let cpu = [cpu_work(300.0, 4.0)];
+        let (x, y) = (at(&cpu, 3008), at(&cpu, 3009));
+        assert!(x.bound == Bound::CpuShare && y.bound == Bound::CpuShare);
+        assert!(close(x.high_ms / y.high_ms, 3009.0 / 3008.0));
+    }
+
+    #[test]
+    fn at_10240_mb_the_share_stays_under_the_six_cores() {
+        let a = at(&[cpu_work(5789.0, 8.0)], 10_240);
+        assert_eq!((a.cores, a.bound), (6, Bound::CpuShare));
+        assert!(close(a.high_ms, 5789.0 / lm::vcpu_share(10_240)));
+        assert!((a.vcpu_share - 5.7886).abs() < 1e-4);
+        // Six threads: still the share (5.79 < 6).
+        assert_eq!(at(&[cpu_work(100.0, 6.0)], 10_240).bound, Bound::CpuShare);
+    }
+
+    #[test]
+    fn a_wait_only_run_takes_the_same_at_every_size() {
+        let w = [waiting(0.0, 1.0, 500.0)];
+        for m in [128, 1769, 10_240] {
+            let a = at(&w, m);
+            assert_eq!(
+                (a.predicted_ms, a.low_ms, a.high_ms, a.bound),
+                (500.0, 500.0, 500.0, Bound::Wait),
+                "{m} MB"
+            );
+        }
+    }
+
+    #[test]
+    fn threads_beyond_the_cores_are_held_to_the_cores() {
+        let w = [cpu_work(1000.0, 4.0)];
+        // Lambda at 3,538 MB: 2.0 vCPU of share, 3 cores: the share holds 4 threads back.
+        let lambda = at(&w, 3538);
+        assert_eq!(lambda.bound, Bound::CpuShare);
+        assert!(close(lambda.high_ms, 500.0));
+        // A host of 2 cores (emulate): the same 500 ms, bound by the cores.
+        let host = predict(
+            &w,
+            &Target {
+                memory_mb: 3538,
+                period_ms: 100.0,
+                max_cores: Some(2),
+            },
+        );
+        assert_eq!((host.bound, host.cores), (Bound::Cores, 2));
+        assert!(close(host.predicted_ms, 500.0));
+        // Past 2 vCPU of share the host's 2 cores hold it: 4 threads at 7,077 MB.
+        let big = predict(
+            &w,
+            &Target {
+                memory_mb: 7077,
+                period_ms: 100.0,
+                max_cores: Some(2),
+            },
+        );
+        assert_eq!(big.bound, Bound::Cores);
+        assert!(close(big.predicted_ms, 500.0));
+    }
+
+    #[test]
+    fn the_period_gives_a_range_below_the_fluid_share() {
+        // 884 MB: s = 0.4997; one thread at full speed while its quota lasts saves up to
+        // P × (1 − s) at the start and again at the end.
+        let a = at(&[cpu_work(1000.0, 1.0)], 884);
+        let fluid = 1000.0 / lm::vcpu_share(884);
+        let side = 100.0 * (1.0 - lm::vcpu_share(884));
+        assert!(close(a.high_ms, fluid));
+        assert!(close(a.low_ms, fluid - 2.0 * side));
+        assert!(close(a.predicted_ms, fluid - side));
+        // A shorter period, a narrower range: Lambda's reported 20 ms.
+        let b = predict(
+            &[cpu_work(1000.0, 1.0)],
+            &Target {
+                memory_mb: 884,
+                period_ms: lm::REPORTED_PERIOD_MS,
+                max_cores: None,
+            },
+        );
+        assert!(close(b.high_ms - b.low_ms, 2.0 * side / 5.0));
+        // Never more than the time the share holds it back.
+        let c = at(&[cpu_work(10.0, 1.0)], 1700);
+        assert!(c.low_ms >= 10.0 - 1e-9, "{c:?}");
+    }
+
+    #[test]
+    fn the_wait_is_found_by_inverting_the_model_at_the_size_the_run_had() {
+        let run = Measured {
+            share_vcpu: Some(lm::vcpu_share(1024)),
+            cores: 2,
+            wall_ms: 700.0,
+            cpu_ms: 40.0,
+        };
+        // Not held back (600 ms ≫ 30 ms ÷ 0.579): all the rest was waiting.
+        let phase = Phase {
+            waits: true,
+            ..Phase::cpu("concurrency 1", 600.0, 30.0, 1.0)
+        };
+        let w = works(std::slice::from_ref(&phase), &run);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!((w[0].wait_low_ms, w[0].wait_high_ms), (570.0, 570.0));
+        // The same size predicts the same wall back.
+        assert!(close(at(&w[..1], 1024).predicted_ms, 600.0));
+        // The rest of the run: 10 ms of CPU over 100 ms of wall, taken as CPU work.
+        assert_eq!(w[1].name, "rest of the run");
+        assert!(close(w[1].cpu_ms, 10.0) && w[1].wait_high_ms == 0.0);
+        // Held back (wall ≈ C ÷ s₀): the wait is only known to lie in a range.
+        let held = Phase {
+            waits: true,
+            ..Phase::cpu("held", 52.0, 30.0, 1.0)
+        };
+        let w = works(std::slice::from_ref(&held), &run);
+        assert_eq!(w[0].wait_low_ms, 0.0);
+        assert!(close(w[0].wait_high_ms, 22.0) && close(w[0].wait_ms, 11.0));
+        let a = at(&w[..1], 3008);
+        assert!(
+            a.low_ms < a.predicted_ms && a.predicted_ms < a.high_ms,
+            "{a:?}"
+        );
+        // Work that never waits has no wait, however long it took.
+        let cpu = Phase::cpu("cpu", 52.0, 30.0, 1.0);
+        assert_eq!(works(&[cpu], &run)[0].wait_high_ms, 0.0);
+    }
+
+    #[test]
+    fn default_sizes_cover_every_64_mb_and_the_edges() {
+        let v = default_sizes_mb();
+        assert_eq!(v.first(), Some(&128));
+        assert_eq!(v.last(), Some(&10_240));
+        for m in [
+            1769, 3008, 3009, 5307, 5308, 7076, 7077, 8845, 8846, 1024, 10_176,
+        ] {
+            assert!(v.contains(&m), "{m}");
+        }
+        assert!(v.windows(2).all(|w| w[0] < w[1]));
+    }
+}
