@@ -20,7 +20,7 @@ POLL_S ?= 15
 PARAMS ?=
 SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
-.PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate watch local \
+.PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate predict-check watch local \
 	deploy invoke tune outputs emulate report report-check clean delete soak fuzz deny
 
 help: ## List the targets
@@ -77,6 +77,13 @@ bench: setup $(BIN) ## Benchmarks against references measured in the same run
 	$(PY) scripts/bench.py --probe $(BIN)
 	$(PY) scripts/bench_memory.py --probe $(BIN)
 	$(PY) scripts/bench_io.py --probe $(BIN)
+
+# predict-check: predict's accuracy benchmark (docs/predict.md): per workload, one emulated run at
+# 1,024 MB → predict → the emulated sweep → predict --check. Needs root (emulate); about 20 minutes.
+PREDICT_RUNS ?= 3
+predict-check: setup ## Benchmark predict: one emulated 1,024 MB run against the emulated sweep (root) [PREDICT_RUNS=3]
+	cargo build --release -p lambda-probe -p lambda-probe-tools
+	$(PY) scripts/predict_check.py --tools target/release/lambda-probe-tools --runs $(PREDICT_RUNS)
 
 estimate: setup $(BIN) ## Project each payload's run time onto 128 / 1,769 / 10,240 MB and price a Power Tuning sweep
 	$(PY) scripts/estimate.py --probe $(BIN)

@@ -7,9 +7,11 @@ As a module: `with LocalDynamoDB() as db:` starts moto_server on a free port, cr
 environment a deployed function would have, pointed at it (TABLE_NAME, AWS_ENDPOINT_URL_DYNAMODB,
 dummy credentials, no shared config files or instance metadata).
 
-As a command: `local_dynamodb.py -- <command> [args...]` runs the command in that environment
-and exits with its status, e.g.
+As a command: `local_dynamodb.py [--delay-ms N] -- <command> [args...]` runs the command in
+that environment and exits with its status, e.g.
     scripts/local_dynamodb.py -- target/release/lambda-probe run bench-payloads/io-sequential.json
+With `--delay-ms N` the endpoint is a proxy (delay_proxy.py) that holds every answer back N ms:
+a server some distance away instead of one on the same machine.
 """
 
 import os
@@ -112,11 +114,34 @@ class LocalDynamoDB:
 
 
 def main(argv):
+    usage = "usage: local_dynamodb.py [--delay-ms N] -- <command> [args...]"
+    delay_ms = None
+    if argv[:1] == ["--delay-ms"] and len(argv) > 1:
+        try:
+            delay_ms = float(argv[1])
+        except ValueError:
+            sys.exit(f"--delay-ms: {argv[1]!r} is not a number of ms\n{usage}")
+        if not 0 <= delay_ms <= 10_000:
+            sys.exit(f"--delay-ms must be in 0..=10000\n{usage}")
+        argv = argv[2:]
     if not argv or argv[0] != "--" or len(argv) < 2:
-        sys.exit("usage: local_dynamodb.py -- <command> [args...]")
+        sys.exit(usage)
     with LocalDynamoDB() as db:
-        print(f"local DynamoDB (moto) at {db.endpoint}, table {db.table}", file=sys.stderr)
-        return subprocess.run(argv[1:], env={**os.environ, **db.env}).returncode
+        env = {**os.environ, **db.env}
+        if delay_ms is None:
+            print(f"local DynamoDB (moto) at {db.endpoint}, table {db.table}", file=sys.stderr)
+            return subprocess.run(argv[1:], env=env).returncode
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from delay_proxy import DelayProxy
+
+        with DelayProxy(db.port, delay_ms) as proxy:
+            env["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://127.0.0.1:{proxy.port}"
+            print(
+                f"local DynamoDB (moto) at {db.endpoint}, table {db.table}, behind a "
+                f"{delay_ms:g} ms delay at 127.0.0.1:{proxy.port}",
+                file=sys.stderr,
+            )
+            return subprocess.run(argv[1:], env=env).returncode
 
 
 if __name__ == "__main__":

@@ -21,11 +21,13 @@
 //! no longer than `C ÷ s₀` was held back by its share, and its wait is only known to lie between
 //! 0 and `wall − C ÷ r₀` (the prediction then carries that range).
 //!
-//! The share is enforced per period (`period_ms`): a run may use its quota at full speed and
-//! then wait for the next period. A run that starts with its period's quota unspent gets up to
-//! `P × (1 − s ÷ r)` of wall free at its start, and one that ends mid-period gets its last
-//! partial quota at full speed: up to the same again at its end. The prediction is the middle
-//! of that, and its range covers it: `low = fluid − start − end`, `high = fluid`.
+//! The share is enforced per period `P`: a run uses its quota at full speed, then waits for the
+//! next period. Against the fluid `C ÷ s`, one period's quota used at full speed is worth
+//! `u = P × (1 − s ÷ r)`. A run that starts with its period's quota unspent (a new process, a
+//! warm sandbox after a pause) gains up to `u`; one that starts with it spent loses up to `u`;
+//! one that ends mid-period runs its last partial quota at full speed and gains up to `u`. The
+//! prediction is `fluid − u` (half of each gain), its range `fluid − 2u … fluid + u`, and never
+//! below the run with no share at all.
 
 use lambda_probe::lambda_model as lm;
 use lambda_probe::workloads::Phase;
@@ -173,6 +175,8 @@ pub struct At {
     pub predicted_ms: f64,
     pub low_ms: f64,
     pub high_ms: f64,
+    /// The phases at their average rates, before the period's effects.
+    pub fluid_ms: f64,
     /// What bounds the most of its time.
     pub bound: Bound,
     pub phases: Vec<PhaseAt>,
@@ -189,7 +193,7 @@ pub fn predict(works: &[Work], target: &Target) -> At {
     let mut phases = Vec::with_capacity(works.len());
     let (mut point, mut low, mut high) = (0.0, 0.0, 0.0);
     // Per phase: its CPU-share bound, and how much of it the period's free quota can save.
-    let mut savings: Vec<Option<f64>> = Vec::with_capacity(works.len());
+    let mut savings: Vec<Option<(f64, f64)>> = Vec::with_capacity(works.len());
     for w in works {
         // Not held back, the phase runs its CPU on its threads, at most the cores it sees.
         let rate = w.threads.min(cores as f64);
@@ -220,11 +224,13 @@ pub fn predict(works: &[Work], target: &Target) -> At {
         } else {
             Bound::Threads
         };
-        // The time a held-back phase spends waiting for its next period, and at most one
-        // period's free quota of it: P × (1 − s ÷ r).
+        // What one period's quota used at full speed instead of at the share is worth:
+        // P × (1 − s ÷ r); and the time the share holds the phase back.
         savings.push(held_back.then(|| {
-            let throttled = ms - (w.wait_ms + w.cpu_ms / rate);
-            (target.period_ms * (1.0 - share / rate)).clamp(0.0, throttled.max(0.0))
+            (
+                target.period_ms * (1.0 - share / rate).max(0.0),
+                (ms - (w.wait_ms + w.cpu_ms / rate)).max(0.0),
+            )
         }));
         phases.push(PhaseAt {
             name: w.name.clone(),
@@ -233,34 +239,34 @@ pub fn predict(works: &[Work], target: &Target) -> At {
             vcpu: if ms > 0.0 { w.cpu_ms / ms } else { 0.0 },
         });
     }
-    // Free quota at the start: when the first phase that works is held back. At the end: when
-    // the last held-back phase is followed by less than a period of other phases.
-    let first = works
+    // At the start, when the first phase that works is held back: a run that starts with its
+    // period's quota unspent saves up to one period's worth, one that starts with it spent
+    // loses up to as much. At the end, when the last held-back phase is followed by less than
+    // a period of other phases: its last partial quota runs at full speed.
+    let start = works
         .iter()
         .position(|w| w.cpu_ms > 0.0)
-        .and_then(|i| savings[i]);
-    let last = savings.iter().rposition(Option::is_some).and_then(|i| {
-        let after: f64 = phases[i + 1..].iter().map(|p| p.ms).sum();
-        (after < target.period_ms).then_some(savings[i]).flatten()
-    });
-    // Together never more than the time the share holds the run back.
-    let held_ms: f64 = works
+        .and_then(|i| savings[i])
+        .map_or(0.0, |(u, _)| u);
+    let end = savings
         .iter()
-        .zip(&phases)
-        .zip(&savings)
-        .filter(|(_, s)| s.is_some())
-        .map(|((w, p), _)| p.ms - (w.wait_ms + w.cpu_ms / w.threads.min(cores as f64)))
-        .sum();
-    let start = first.unwrap_or(0.0).min(held_ms);
-    let end = last.unwrap_or(0.0).min(held_ms - start);
+        .rposition(Option::is_some)
+        .and_then(|i| {
+            let after: f64 = phases[i + 1..].iter().map(|p| p.ms).sum();
+            (after < target.period_ms).then_some(savings[i]).flatten()
+        })
+        .map_or(0.0, |(u, _)| u);
+    // Never faster than with no share at all.
+    let held_ms: f64 = savings.iter().flatten().map(|(_, h)| h).sum();
     let bound = dominant(&phases);
     At {
         memory_mb: target.memory_mb,
         vcpu_share: share,
         cores,
-        predicted_ms: (point - (start + end) / 2.0).max(0.0),
-        low_ms: (low - start - end).max(0.0),
-        high_ms: high,
+        predicted_ms: point - ((start + end) / 2.0).min(held_ms),
+        low_ms: low - (start + end).min(held_ms),
+        high_ms: high + start,
+        fluid_ms: point,
         bound,
         phases,
     }
@@ -341,7 +347,7 @@ mod tests {
                 let a = at(&[cpu_work(1000.0, threads)], m);
                 let (v, _) = lm::usable_vcpu(m, threads);
                 assert!(
-                    close(a.high_ms, 1000.0 / v),
+                    close(a.fluid_ms, 1000.0 / v),
                     "{threads} threads at {m} MB: {a:?}"
                 );
             }
@@ -353,7 +359,7 @@ mod tests {
         let w = [cpu_work(1000.0, 1.0)];
         let below = at(&w, 1768);
         assert_eq!(below.bound, Bound::CpuShare);
-        assert!(close(below.high_ms, 1000.0 * 1769.0 / 1768.0));
+        assert!(close(below.fluid_ms, 1000.0 * 1769.0 / 1768.0));
         for m in [1769, 2048, 3009, 10_240] {
             let a = at(&w, m);
             assert_eq!(a.bound, Bound::Threads, "{m} MB");
@@ -383,14 +389,14 @@ mod tests {
         let cpu = [cpu_work(300.0, 4.0)];
         let (x, y) = (at(&cpu, 3008), at(&cpu, 3009));
         assert!(x.bound == Bound::CpuShare && y.bound == Bound::CpuShare);
-        assert!(close(x.high_ms / y.high_ms, 3009.0 / 3008.0));
+        assert!(close(x.fluid_ms / y.fluid_ms, 3009.0 / 3008.0));
     }
 
     #[test]
     fn at_10240_mb_the_share_stays_under_the_six_cores() {
         let a = at(&[cpu_work(5789.0, 8.0)], 10_240);
         assert_eq!((a.cores, a.bound), (6, Bound::CpuShare));
-        assert!(close(a.high_ms, 5789.0 / lm::vcpu_share(10_240)));
+        assert!(close(a.fluid_ms, 5789.0 / lm::vcpu_share(10_240)));
         assert!((a.vcpu_share - 5.7886).abs() < 1e-4);
         // Six threads: still the share (5.79 < 6).
         assert_eq!(at(&[cpu_work(100.0, 6.0)], 10_240).bound, Bound::CpuShare);
@@ -415,7 +421,7 @@ mod tests {
         // Lambda at 3,538 MB: 2.0 vCPU of share, 3 cores: the share holds 4 threads back.
         let lambda = at(&w, 3538);
         assert_eq!(lambda.bound, Bound::CpuShare);
-        assert!(close(lambda.high_ms, 500.0));
+        assert!(close(lambda.fluid_ms, 500.0));
         // A host of 2 cores (emulate): the same 500 ms, bound by the cores.
         let host = predict(
             &w,
@@ -441,13 +447,13 @@ mod tests {
     }
 
     #[test]
-    fn the_period_gives_a_range_below_the_fluid_share() {
-        // 884 MB: s = 0.4997; one thread at full speed while its quota lasts saves up to
-        // P × (1 − s) at the start and again at the end.
+    fn the_period_gives_the_range_around_the_fluid_share() {
+        // 884 MB: s = 0.4997; one period's quota at full speed is worth u = P × (1 − s), won or
+        // lost at the start, won at the end.
         let a = at(&[cpu_work(1000.0, 1.0)], 884);
         let fluid = 1000.0 / lm::vcpu_share(884);
         let side = 100.0 * (1.0 - lm::vcpu_share(884));
-        assert!(close(a.high_ms, fluid));
+        assert!(close(a.high_ms, fluid + side));
         assert!(close(a.low_ms, fluid - 2.0 * side));
         assert!(close(a.predicted_ms, fluid - side));
         // A shorter period, a narrower range: Lambda's reported 20 ms.
@@ -459,10 +465,18 @@ mod tests {
                 max_cores: None,
             },
         );
-        assert!(close(b.high_ms - b.low_ms, 2.0 * side / 5.0));
-        // Never more than the time the share holds it back.
-        let c = at(&[cpu_work(10.0, 1.0)], 1700);
-        assert!(c.low_ms >= 10.0 - 1e-9, "{c:?}");
+        assert!(close(b.high_ms - b.low_ms, 3.0 * side / 5.0));
+        // Never faster than with no share at all: 60 ms of CPU fits in one 100 ms period's
+        // quota at 1,024 MB (57.9 ms) almost whole.
+        let c = at(&[cpu_work(60.0, 1.0)], 1024);
+        assert!(close(c.low_ms, 60.0) && c.predicted_ms >= 60.0, "{c:?}");
+        // Two threads after one at 1,769 MB: only the second phase is held back, at the end.
+        let d = at(&[cpu_work(1000.0, 1.0), cpu_work(1000.0, 2.0)], 1769);
+        assert!(
+            close(d.high_ms, 2000.0) && close(d.low_ms, 2000.0 - 50.0),
+            "{d:?}"
+        );
+        assert!(close(d.predicted_ms, 2000.0 - 25.0));
     }
 
     #[test]

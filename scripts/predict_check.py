@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""The accuracy benchmark of `lambda-probe-tools predict` (`make predict-check`): for each workload,
+one emulated run at 1,024 MB → predict → the emulated sweep at 128, 256, 512, 1,769, 2,048, 3,008
+and 3,538 MB → `predict --check`, against the issue's bounds (median absolute error ≤ 5% for
+pbkdf2, ≤ 10% for alloc, memset and io; ≥ 90% of measured runs inside [low, high]).
+
+    scripts/predict_check.py [--tools target/release/lambda-probe-tools] [--runs 3] [--out DIR]
+                             [--only pbkdf2-single,...]
+
+Needs root (emulate's cgroups). The prediction is made from the 1,024 MB run alone, for this
+host as emulate runs it: the kernel's CFS period (read from the run's own cgroup) and this host's
+cores; the sweep is only compared with. io runs against moto behind a proxy that holds every
+answer back 5 ms (scripts/delay_proxy.py). Every sweep run is a fresh process (cold), as the
+1,024 MB run is. The load average is printed before and after each step: on a shared machine,
+read the figures with it.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+BASE_MB = 1024
+SIZES_MB = "128,256,512,1769,2048,3008,3538"
+# (payload in bench-payloads/, the median absolute error bound in %)
+WORKLOADS = [
+    ("pbkdf2-single", 5.0),
+    ("pbkdf2-multi", 5.0),
+    ("alloc-reuse", 10.0),
+    ("memset", 10.0),
+    ("io-concurrent", 10.0),
+]
+MIN_INSIDE_PCT = 90.0
+IO_DELAY_MS = 5.0
+
+
+def load():
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f} (5 min {five:.2f})"
+
+
+def run(cmd, env=None):
+    proc = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+    return proc
+
+
+def emulate_both(tools, payload, base, sweep, runs, env=None):
+    """The 1,024 MB run, then the sweep; the load average around each."""
+    notes = []
+    for memory, extra, out in [
+        (str(BASE_MB), [], base),
+        (SIZES_MB, ["--runs", str(runs), "--fresh-process"], sweep),
+    ]:
+        before = load()
+        started = time.monotonic()
+        proc = run([tools, "emulate", "--memory", memory, "--payload", payload, *extra, "--out", out], env)
+        if proc.returncode != 0:
+            raise SystemExit(f"emulate {payload} at {memory} MB failed")
+        notes.append(f"emulate {memory} MB: {time.monotonic() - started:.0f} s, {before} → {load()}")
+    return notes
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tools", default=str(REPO / "target/release/lambda-probe-tools"))
+    parser.add_argument("--runs", type=int, default=3, help="runs per size in the sweep")
+    parser.add_argument("--out", default=str(REPO / "out/predict-check"))
+    parser.add_argument("--only", default="", help="comma-separated payload names")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("predict-check runs emulate, which needs root (cgroups)", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    only = {n for n in args.only.split(",") if n}
+    summary = []
+    failed = []
+    for name, bound in WORKLOADS:
+        if only and name not in only:
+            continue
+        payload = REPO / "bench-payloads" / f"{name}.json"
+        base, sweep = out / f"{name}.base.jsonl", out / f"{name}.sweep.jsonl"
+        print(f"== {name}: {load()}", flush=True)
+        if name.startswith("io"):
+            from delay_proxy import DelayProxy
+            from local_dynamodb import LocalDynamoDB
+
+            with LocalDynamoDB() as db, DelayProxy(db.port, IO_DELAY_MS) as proxy:
+                env = {**os.environ, **db.env,
+                       "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{proxy.port}"}
+                notes = emulate_both(args.tools, payload, base, sweep, args.runs, env)
+        else:
+            notes = emulate_both(args.tools, payload, base, sweep, args.runs)
+        for n in notes:
+            print(f"   {n}", flush=True)
+        first = json.loads(base.read_text().splitlines()[0])
+        environment = first["environment"]
+        period_ms = environment["cpu_period_us"] / 1000
+        cores = environment["affinity_cores"]
+        predict = [args.tools, "predict", base, "--period-ms", f"{period_ms:g}", "--host-cores", str(cores),
+                   "--check", sweep, "--max-median-error", str(bound), "--min-inside", str(MIN_INSIDE_PCT)]
+        text = run(predict)
+        (out / f"{name}.check.txt").write_text(text.stdout)
+        print(text.stdout, flush=True)
+        lines = [json.loads(l) for l in run([*predict, "--json"]).stdout.splitlines() if l.strip()]
+        (out / f"{name}.check.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+        s = next((l["check_summary"] for l in lines if "check_summary" in l), {})
+        ok = text.returncode == 0
+        if not ok:
+            failed.append(name)
+        summary.append((name, bound, s, ok, notes))
+    print("| payload | median abs error | p90 abs error | inside [low, high] | bound | result |")
+    print("|---|---|---|---|---|---|")
+    for name, bound, s, ok, _ in summary:
+        med = s.get("median_abs_error_pct")
+        p90 = s.get("p90_abs_error_pct")
+        print(f"| {name} | {'-' if med is None else f'{med:.1f}%'} | {'-' if p90 is None else f'{p90:.1f}%'} | "
+              f"{s.get('inside', 0)}/{s.get('measured_runs', 0)} | ≤ {bound:g}%, ≥ {MIN_INSIDE_PCT:g}% | "
+              f"{'pass' if ok else 'FAIL'} |")
+    print(f"\n{load()} at the end; results in {out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
