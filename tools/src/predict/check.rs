@@ -242,7 +242,9 @@ fn row(g: &Group, m: u32, at_m: &[&Point], threads_needed: u32, options: &Option
     // A run that did not get Lambda's share, or fewer cores than the work could use, is not
     // a measurement of Lambda at this size.
     let share = lm::vcpu_share(m);
-    let cores_needed = threads_needed.min(lm::visible_cores(m));
+    let cores_needed = threads_needed
+        .min(lm::visible_cores(m))
+        .min(options.host_cores.unwrap_or(u32::MAX));
     let excluded = at_m.iter().find_map(|p| match p.outcome {
         Outcome::Ran {
             quota_vcpu: Some(q),

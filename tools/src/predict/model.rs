@@ -23,11 +23,12 @@
 //!
 //! The share is enforced per period `P`: a run uses its quota at full speed, then waits for the
 //! next period. Against the fluid `C ÷ s`, one period's quota used at full speed is worth
-//! `u = P × (1 − s ÷ r)`. A run that starts with its period's quota unspent (a new process, a
-//! warm sandbox after a pause) gains up to `u`; one that starts with it spent loses up to `u`;
-//! one that ends mid-period runs its last partial quota at full speed and gains up to `u`. The
-//! prediction is `fluid − u` (half of each gain), its range `fluid − 2u … fluid + u`, and never
-//! below the run with no share at all.
+//! `u = P × (1 − s ÷ r)`. A stretch of held-back phases that starts with its period's quota
+//! unspent (a new process, a warm sandbox after a pause, work that used less than its share
+//! before it) gains up to `u`; one that starts the run may instead find it spent and lose up to
+//! `u`; one that ends mid-period runs its last partial quota at full speed and gains up to `u`.
+//! The prediction takes half of each gain (`fluid − u` for a run held back throughout), the
+//! range all of them (`fluid − 2u … fluid + u`), never below the run with no share at all.
 
 use lambda_probe::lambda_model as lm;
 use lambda_probe::workloads::Phase;
@@ -239,33 +240,46 @@ pub fn predict(works: &[Work], target: &Target) -> At {
             vcpu: if ms > 0.0 { w.cpu_ms / ms } else { 0.0 },
         });
     }
-    // At the start, when the first phase that works is held back: a run that starts with its
-    // period's quota unspent saves up to one period's worth, one that starts with it spent
-    // loses up to as much. At the end, when the last held-back phase is followed by less than
-    // a period of other phases: its last partial quota runs at full speed.
-    let start = works
-        .iter()
-        .position(|w| w.cpu_ms > 0.0)
-        .and_then(|i| savings[i])
-        .map_or(0.0, |(u, _)| u);
-    let end = savings
-        .iter()
-        .rposition(Option::is_some)
-        .and_then(|i| {
-            let after: f64 = phases[i + 1..].iter().map(|p| p.ms).sum();
-            (after < target.period_ms).then_some(savings[i]).flatten()
-        })
-        .map_or(0.0, |(u, _)| u);
-    // Never faster than with no share at all.
-    let held_ms: f64 = savings.iter().flatten().map(|(_, h)| h).sum();
+    // Each stretch of held-back phases: one period's quota at full speed at its start when it
+    // finds the quota unspent (after work that used less than its share, or at the start of a
+    // run in a new process or a sandbox that paused), and its last partial quota at full speed
+    // at its end; never more than the time the share holds it back. A stretch that starts the
+    // run may also find its quota spent (by what ran before the handler): up to u slower.
+    let (mut gain_point, mut gain_max, mut loss_max) = (0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < savings.len() {
+        let Some((u_start, _)) = savings[i] else {
+            i += 1;
+            continue;
+        };
+        let j = savings[i..]
+            .iter()
+            .position(Option::is_none)
+            .map_or(savings.len(), |k| i + k);
+        let held: f64 = savings[i..j].iter().flatten().map(|(_, h)| h).sum();
+        let u_end = savings[j - 1].map_or(0.0, |(u, _)| u);
+        // After a phase that used a fraction f of its share, a fraction 1 − f of the quota is
+        // left unspent on average.
+        let unspent = match i.checked_sub(1) {
+            Some(k) if phases[k].ms > 0.0 => (1.0 - phases[k].vcpu / share).clamp(0.0, 1.0),
+            _ => 1.0,
+        };
+        let gain = (u_start * unspent + u_end).min(held);
+        gain_point += gain / 2.0;
+        gain_max += gain;
+        if works[..i].iter().all(|w| w.cpu_ms <= 0.0) {
+            loss_max += u_start;
+        }
+        i = j;
+    }
     let bound = dominant(&phases);
     At {
         memory_mb: target.memory_mb,
         vcpu_share: share,
         cores,
-        predicted_ms: point - ((start + end) / 2.0).min(held_ms),
-        low_ms: low - (start + end).min(held_ms),
-        high_ms: high + start,
+        predicted_ms: point - gain_point,
+        low_ms: low - gain_max,
+        high_ms: high + loss_max,
         fluid_ms: point,
         bound,
         phases,
@@ -477,6 +491,16 @@ mod tests {
             "{d:?}"
         );
         assert!(close(d.predicted_ms, 2000.0 - 25.0));
+        // A held-back stretch after waiting work that used half its share: half the quota is
+        // unspent when it starts (a gain of u ÷ 2), and its end gains up to u.
+        let s = lm::vcpu_share(512);
+        let waited = waiting(50.0, 1.0, 100.0 / s - 50.0);
+        let e = at(&[waited, cpu_work(100.0, 2.0)], 512);
+        assert_eq!(e.phases[0].bound, Bound::Wait);
+        assert!(close(e.phases[0].vcpu, s / 2.0), "{e:?}");
+        let u = 100.0 * (1.0 - s / 2.0);
+        assert!(close(e.fluid_ms - e.low_ms, 1.5 * u), "{e:?}");
+        assert!(close(e.high_ms, e.fluid_ms), "{e:?}");
     }
 
     #[test]
