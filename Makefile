@@ -21,7 +21,8 @@ PARAMS ?=
 SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 .PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate watch local \
-	deploy invoke tune outputs emulate report report-check clean delete soak fuzz deny
+	deploy invoke tune outputs emulate report report-check clean delete soak fuzz deny \
+	fixtures schema
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -140,12 +141,19 @@ report-check: setup ## Render a report of the test fixtures in headless Chromium
 	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 	cargo build --release -p lambda-probe-tools
 	@mkdir -p "$(dir $(SHOT))" && d=$$(mktemp -d) && \
-	target/release/lambda-probe-tools report tools/tests/fixtures/report/run-*.json tools/tests/fixtures/report/responses.jsonl tools/tests/fixtures/report/emulate.jsonl --out "$$d/report" && \
+	target/release/lambda-probe-tools report tests/fixtures/results/run-*.json tests/fixtures/results/responses.jsonl tests/fixtures/results/emulate.jsonl --out "$$d/report" && \
 	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	  --disable-background-networking --disable-component-update --disable-sync \
 	  --user-data-dir="$$d/profile" --window-size=1400,5000 --screenshot="$(SHOT)" \
 	  "file://$$d/report/report.html" && \
 	rm -rf "$$d" && echo "screenshot: $(SHOT)"
+
+# ---- the results contract: fixtures every reader is tested on, and the committed JSON Schemas
+fixtures: setup ## Make tests/fixtures/results/ again from real runs of every workload (as root; io against local moto)
+	cargo test -p lambda-probe-tools --test fixtures -- --ignored regenerate_fixtures
+
+schema: ## Write docs/schema/event.schema.json and response.schema.json from the types
+	UPDATE_SCHEMA=1 cargo test -p lambda-probe --lib schema::tests::committed_schemas_match_the_types
 
 # ---- reliability (README, "Reliability")
 # make soak: invocations against one warm function process; make fuzz: seconds of fuzzing.

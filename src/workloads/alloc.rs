@@ -229,6 +229,7 @@ impl Workload for Alloc {
                     series: Some(label.clone()),
                     value: v,
                     note: Some("Pass 2 is reuse in `reuse` mode, a second fresh first touch in `fresh`/`mmap` mode."),
+                    cpu_model_guide: false,
                 });
             }
             if let Some(v) = p.new_pages_per_mib {
@@ -240,6 +241,7 @@ impl Workload for Alloc {
                     series: Some(label),
                     value: v,
                     note: Some("256 pages per MiB = every 4 KiB page faulted in afresh."),
+                    cpu_model_guide: false,
                 });
             }
         }

@@ -141,6 +141,7 @@ impl Workload for Memset {
                 ),
                 value: v,
                 note: None,
+                cpu_model_guide: false,
             })
             .into_iter()
             .collect()

@@ -65,6 +65,9 @@ pub struct Plotted {
     pub value: f64,
     /// A sentence under the plot.
     pub note: Option<&'static str>,
+    /// Draw Lambda's CPU model beside it (min(M ÷ 1,769, cores) and the visible-core steps):
+    /// for figures that measure how much CPU the run could use.
+    pub cpu_model_guide: bool,
 }
 
 /// The best parallel speedup of a run, where the workload measures one (pbkdf2's threads, io's

@@ -191,6 +191,7 @@ impl Workload for Pbkdf2 {
                 series: None,
                 value: s.value,
                 note: Some("Speedup = 1-thread time ÷ best multi-thread time. Vertical lines: where Lambda shows one more core; grey line: min(M ÷ 1,769, cores)."),
+                cpu_model_guide: true,
             });
         }
         for l in &run.summary.figures.levels {
@@ -203,6 +204,7 @@ impl Workload for Pbkdf2 {
                     series: Some(threads_label(l.threads)),
                     value: l.iterations_per_s,
                     note: None,
+                    cpu_model_guide: false,
                 });
             }
         }

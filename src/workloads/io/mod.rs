@@ -384,6 +384,7 @@ impl Workload for Io {
                         series: series.clone(),
                         value: v,
                         note: None,
+                        cpu_model_guide: false,
                     });
                 }
             }
@@ -396,6 +397,7 @@ impl Workload for Io {
                     series,
                     value: l.items_per_s,
                     note: None,
+                    cpu_model_guide: false,
                 });
             }
         }
