@@ -13,6 +13,10 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 pub const NAMESPACE: &str = "LambdaProbe";
+/// Every metric's dimensions: the experiment (the workload's parameters, as a short label) keeps
+/// runs that measure different things (1 thread vs 2, concurrency sets, alloc modes) in series
+/// of their own; there is one series per distinct payload, memory size and architecture.
+pub const DIMENSIONS: [&str; 4] = ["Workload", "Experiment", "MemoryMB", "Architecture"];
 /// Marks the full-result line (`"type"`), so readers find it among other log lines.
 pub const RESULT_TYPE: &str = "lambda-probe.result";
 pub const METRICS_TYPE: &str = "lambda-probe.metrics";
@@ -71,13 +75,14 @@ pub fn emf_record(response: &Response, timestamp_ms: u64) -> Value {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [["Workload", "MemoryMB", "Architecture"]],
+                "Dimensions": [DIMENSIONS],
                 "Metrics": metrics.iter().map(|m| json!({"Name": m.name, "Unit": m.unit})).collect::<Vec<_>>(),
             }],
         }),
     );
     record.insert("type".into(), METRICS_TYPE.into());
     record.insert("Workload".into(), response.workload().into());
+    record.insert("Experiment".into(), response.result.experiment().into());
     record.insert("MemoryMB".into(), memory.into());
     let arch = response.environment.lambda_arch();
     record.insert(
@@ -181,9 +186,9 @@ mod tests {
         assert_eq!(cw["Namespace"], NAMESPACE);
         assert_eq!(
             cw["Dimensions"],
-            json!([["Workload", "MemoryMB", "Architecture"]])
+            json!([["Workload", "Experiment", "MemoryMB", "Architecture"]])
         );
-        for dim in ["Workload", "MemoryMB", "Architecture"] {
+        for dim in DIMENSIONS {
             assert!(rec[dim].is_string(), "dimension {dim} missing: {rec}");
         }
         let names: Vec<&str> = cw["Metrics"]
@@ -252,6 +257,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn different_experiments_never_share_a_series() {
+        let experiment = |r: &Response| emf_record(r, 0)["Experiment"].clone();
+        let one = respond(
+            json!({"workload": "pbkdf2", "iterations": 10, "passwords": 1, "threads": [1]}),
+        )
+        .await;
+        let two = respond(
+            json!({"workload": "pbkdf2", "iterations": 10, "passwords": 1, "threads": [2]}),
+        )
+        .await;
+        let again = respond(
+            json!({"workload": "pbkdf2", "iterations": 10, "passwords": 1, "threads": [1]}),
+        )
+        .await;
+        assert_ne!(experiment(&one), experiment(&two));
+        assert_eq!(experiment(&one), experiment(&again));
+        assert_eq!(experiment(&one), json!("sha512 1x10 threads=1"));
+        let reuse = respond(
+            json!({"workload": "alloc", "buffers": 2, "buffer_bytes": 65536, "mode": "reuse"}),
+        )
+        .await;
+        let fresh = respond(
+            json!({"workload": "alloc", "buffers": 2, "buffer_bytes": 65536, "mode": "fresh"}),
+        )
+        .await;
+        assert_ne!(experiment(&reuse), experiment(&fresh));
+    }
+
+    #[tokio::test]
     async fn memory_workloads_publish_their_headline_figures() {
         let names = |r: &Response| -> Vec<&'static str> {
             r.result.metrics().iter().map(|m| m.name).collect()
@@ -269,6 +303,10 @@ mod tests {
         )
         .await;
         assert_eq!(names(&r), vec!["MemsetFirstTouchGBps"]);
+        // Pass 2 of `fresh` is another first touch: no reuse metric.
+        let r =
+            respond(json!({"workload": "alloc", "buffers": 4, "passes": 2, "mode": "fresh"})).await;
+        assert_eq!(names(&r), vec!["FirstTouchUsPerMiB"]);
     }
 
     #[tokio::test]

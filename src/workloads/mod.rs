@@ -137,6 +137,14 @@ pub trait Workload: Sized + Send + Sync + 'static {
         ctx: Context,
     ) -> impl Future<Output = Result<Outcome<Self::Figures, Self::Sample>, ProbeError>> + Send;
 
+    /// What makes this run a different experiment from another of the same workload, as a short
+    /// label (the EMF record's `Experiment` dimension, so runs that measure different things
+    /// never share a metric series). Built from the parameters only, so the number of series
+    /// is the number of distinct payloads sent.
+    fn experiment(_params: &Self::Params) -> String {
+        Self::NAME.to_string()
+    }
+
     /// Headline figures for the EMF record (CloudWatch metrics).
     fn metrics(_run: &Run<Self>) -> Vec<Metric> {
         Vec::new()
@@ -356,6 +364,13 @@ macro_rules! registry {
             pub fn common(&self) -> crate::response::Common {
                 match self {
                     $(Results::$variant(r) => r.summary.common(),)+
+                }
+            }
+
+            /// See [`Workload::experiment`].
+            pub fn experiment(&self) -> String {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::experiment(&r.params),)+
                 }
             }
 

@@ -147,6 +147,17 @@ impl Workload for Pbkdf2 {
         blocking(move || run(&params, ctx.deadline)).await
     }
 
+    /// `sha512 4x1000000 threads=1,2`.
+    fn experiment(p: &Pbkdf2Params) -> String {
+        format!(
+            "{} {}x{} threads={}",
+            p.hash.name(),
+            p.passwords,
+            p.iterations,
+            join(&p.threads)
+        )
+    }
+
     /// Single-thread throughput and the best multi-thread speedup.
     fn metrics(run: &Run<Self>) -> Vec<Metric> {
         let levels = &run.summary.figures.levels;
@@ -241,6 +252,14 @@ impl Workload for Pbkdf2 {
             })
             .collect()
     }
+}
+
+/// `1,2,4`.
+pub(crate) fn join(list: &[u32]) -> String {
+    list.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn threads_label(threads: u32) -> String {
