@@ -6,7 +6,7 @@ use super::{
 };
 use crate::error::ProbeError;
 use crate::measure::stats::round;
-use crate::measure::{thread_cpu_us, Deadline, Span, Stopwatch};
+use crate::measure::{speedup, thread_cpu_us, Deadline, Span, Stopwatch};
 use crate::response::TruncatedReason;
 use crate::telemetry::{Metric, Unit};
 use hmac::digest::KeyInit;
@@ -385,15 +385,16 @@ pub fn run(p: &Pbkdf2Params, deadline: Deadline) -> Outcome<Figures, PasswordSam
             .map(|l| l.wall_ms)
             .or_else(|| (threads == 1 && complete).then(|| span.wall_ms()));
         let wall_s = span.wall_us as f64 / 1e6;
+        let f = span.figures();
         levels.push(Level {
             threads,
             passwords_done,
-            wall_ms: round(span.wall_ms(), 3),
-            cpu_ms: round(span.cpu_ms(), 3),
-            effective_vcpu: span.effective_vcpu().map(|v| round(v, 3)),
+            wall_ms: f.wall_ms,
+            cpu_ms: f.cpu_ms,
+            effective_vcpu: f.effective_vcpu,
             speedup: baseline
-                .filter(|_| complete && span.wall_us > 0)
-                .map(|b| round(b / span.wall_ms(), 3)),
+                .filter(|_| complete)
+                .and_then(|b| speedup(b, span.wall_ms())),
             iterations_per_s: if wall_s > 0.0 {
                 round(passwords_done as f64 * p.iterations as f64 / wall_s, 1)
             } else {
