@@ -127,7 +127,7 @@ fn bad_inputs_are_refused_with_the_reason() {
     env["environment"]["memory_mb"] = 1024.into();
     for (name, doc, says) in [
         ("no-share.json", no_share, "memory size"),
-        ("riscv.json", riscv, "unknown architecture \"riscv64\""),
+        ("riscv.json", riscv, "\"riscv64\" is not one Lambda runs"),
         ("error.json", error, "not a run"),
         ("env.json", env, "no phases"),
     ] {
@@ -171,8 +171,8 @@ fn bad_inputs_are_refused_with_the_reason() {
             ],
             "128..=10240",
         ),
-        (vec!["--cpu-ms", "5"], "need --at"),
-        (vec![], "no input"),
+        (vec!["--cpu-ms", "5"], "--at <MB>"),
+        (vec![], "<RESULT>"),
     ] {
         let mut all = vec!["predict"];
         all.extend(args.iter());

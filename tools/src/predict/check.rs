@@ -4,7 +4,6 @@
 use super::{ms, runs, Group, Options};
 use lambda_probe::lambda_model::{self as lm, Arch};
 use lambda_probe::measure::stats::{median, percentile, round};
-use lambda_probe::response::Answer;
 use serde::Serialize;
 use serde_json::json;
 use std::fmt::Write as _;
@@ -52,36 +51,23 @@ pub fn read_measured(paths: &[String]) -> (Vec<Point>, Vec<String>) {
         );
         let mut mine = Vec::new();
         for row in &inputs.rows {
-            match Answer::from_value(row.response.clone()) {
-                Ok(Answer::Response(r)) => {
-                    let env = &r.environment;
-                    mine.push(Point {
-                        origin: row.origin.clone(),
-                        function: Some(runs::function_key(&r.result)),
-                        arch: Arch::parse(&env.arch),
-                        memory_mb: Some(row.memory_mb),
-                        cold: Some(env.invocation.cold_start),
-                        outcome: if r.truncated {
-                            Outcome::DidNotRun("stopped early (truncated)".into())
-                        } else {
-                            Outcome::Ran {
-                                wall_ms: r.result.common().wall_ms,
-                                quota_vcpu: env.cgroup.cpu_quota_vcpu,
-                                cores: env.affinity_cores.map(|c| c as u32),
-                            }
-                        },
-                    })
-                }
-                Ok(Answer::Error(e)) => mine.push(Point {
-                    origin: row.origin.clone(),
-                    function: None,
-                    arch: None,
-                    memory_mb: Some(row.memory_mb),
-                    cold: None,
-                    outcome: Outcome::DidNotRun(format!("{}: {}", e.error_type, e.error_message)),
-                }),
-                Err(e) => problems.push(format!("{}: {e}", row.origin)),
-            }
+            let (r, env) = (&row.response, &row.response.environment);
+            mine.push(Point {
+                origin: row.origin.clone(),
+                function: Some(runs::function_key(&r.result)),
+                arch: Some(row.arch),
+                memory_mb: Some(row.memory_mb),
+                cold: Some(env.invocation.cold_start),
+                outcome: if r.truncated {
+                    Outcome::DidNotRun("stopped early (truncated)".into())
+                } else {
+                    Outcome::Ran {
+                        wall_ms: r.result.common().wall_ms,
+                        quota_vcpu: env.cgroup.cpu_quota_vcpu,
+                        cores: env.affinity_cores.map(|c| c as u32),
+                    }
+                },
+            });
         }
         for f in &inputs.failed {
             mine.push(Point {

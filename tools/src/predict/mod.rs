@@ -10,6 +10,7 @@ pub mod model;
 pub mod recommend;
 pub mod runs;
 
+use crate::report::input::Inputs;
 use lambda_probe::lambda_model::{self as lm, Arch};
 use lambda_probe::measure::stats::round;
 use lambda_probe::workloads::{Phase, Results};
@@ -20,59 +21,154 @@ use serde_json::json;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-pub const USAGE: &str = "\
-lambda-probe-tools predict: a run's duration and cost at every memory size, from one run.
-
-usage:
-  lambda-probe-tools predict <result>... [options]
-  lambda-probe-tools predict --at MB --duration-ms D --cpu-ms C --arch ARCH [--threads N]
-                             [--init-ms I] [options]
-  lambda-probe-tools predict <result>... --check <measured>... [--max-median-error PCT]
-                             [--min-inside PCT] [options]
-
-  <result>           Probe results at any memory size, as `report` reads them: `lambda-probe
-                     run` output, `aws lambda invoke` outfiles, `emulate` JSON lines, CloudWatch
-                     Logs exports. Runs of the same workload and parameters on one architecture
-                     make one prediction (the median run's; warm runs when there are any).
-  --at MB ...        Your own function, by hand: its memory size, one invocation's duration and
-                     CPU time (ms; from the probe's EMF, Lambda Insights or your own timer), the
-                     threads it keeps busy (default 1), its INIT duration (default 0) and its
-                     architecture (arm64 | x86_64).
-  --memory LIST      Sizes in MB, comma-separated (default: every 64 MB from 128 to 10,240, plus
-                     1,769 and both sides of each visible-core step).
-  --period-ms P      The period the CPU share is enforced over (default 20, the figure reported
-                     for Lambda; AWS does not document it). `emulate` runs under the kernel's
-                     period, 100 ms: pass --period-ms 100 to predict what it measures.
-  --host-cores N     Predict for a host with N cores (as `emulate` on N cores): sizes where
-                     Lambda shows more get N.
-  --balanced-weight W  0..=1 (default 0.5): the weight of cost against duration in `balanced`,
-                     as Power Tuning's balancedWeight.
-  --json             One JSON line per (function, arch, memory size), then one line
-                     {\"recommendations\": [...]}; with --check, the comparison lines instead.
-  --check <measured>...  Compare the prediction with these measured runs (never used to make it):
-                     per size the error, the median and p90 absolute error, and how many measured
-                     runs fall inside [low, high].
-  --max-median-error PCT, --min-inside PCT
-                     With --check: exit 1 when a function's median absolute error is above PCT,
-                     or fewer than PCT % of its measured runs are inside [low, high].
-
-Exit status: 0 done; 1 a --check bound not met, or no input could be used; 2 bad arguments or
-bad inputs (a function error, a run without memory size or quota, an unknown architecture).
-";
-
-/// Arguments, as parsed.
-#[derive(Clone, Debug, PartialEq)]
+/// A run's duration and cost at every memory size, for its architecture, with the cheapest,
+/// fastest and balanced sizes, from one run.
+///
+/// Inputs: probe results at any memory size, as `report` reads them (`lambda-probe run`
+/// output, `aws lambda invoke` outfiles, `emulate` JSON lines, CloudWatch Logs exports). Runs
+/// of the same workload and parameters on one architecture make one prediction (the median
+/// run's; warm runs when there are any). Or your own function by hand: --at, --duration-ms,
+/// --cpu-ms, --arch [--threads] [--init-ms]. A prediction is for the architecture it was
+/// measured on; the other one is "not predicted". Output: a table, or with --json one line per
+/// (function, arch, memory size) and then {"recommendations": [...]}. With --check, the
+/// prediction against measured runs at other sizes (never used to make it). Exit status: 0
+/// done; 1 a --check bound not met; 2 bad arguments or inputs (a function error, a run without
+/// memory size or quota, an unknown architecture).
+#[derive(Debug, PartialEq, clap::Args)]
 pub struct Args {
+    /// Probe results (files); their runs make the prediction.
+    #[arg(value_name = "RESULT", required_unless_present = "at")]
     pub inputs: Vec<String>,
-    pub measured: Vec<String>,
-    pub hand: Option<Hand>,
-    pub memory_mb: Option<Vec<u32>>,
+    /// Measured results to compare the prediction with, size by size: the error, the median
+    /// and p90 absolute error, and how many measured runs fall inside [low, high].
+    #[arg(long, value_name = "MEASURED", num_args = 1..)]
+    pub check: Vec<String>,
+    /// Your own function, by hand: the memory size one invocation ran at (MB)…
+    #[arg(long, value_name = "MB", value_parser = memory_mb,
+          requires_all = ["duration_ms", "cpu_ms", "arch"], conflicts_with_all = ["inputs", "check"])]
+    pub at: Option<u32>,
+    /// …its duration (ms)…
+    #[arg(long, value_name = "MS", requires = "at", value_parser = positive_ms)]
+    pub duration_ms: Option<f64>,
+    /// …its CPU time (ms; from the probe's EMF, Lambda Insights or your own timer)…
+    #[arg(long, value_name = "MS", requires = "at", value_parser = number)]
+    pub cpu_ms: Option<f64>,
+    /// …the threads it keeps busy (default 1)…
+    #[arg(long, value_name = "N", requires = "at", value_parser = threads)]
+    pub threads: Option<f64>,
+    /// …its INIT duration on a cold start (ms, default 0)…
+    #[arg(long, value_name = "MS", requires = "at", value_parser = number)]
+    pub init_ms: Option<f64>,
+    /// …and the architecture it ran on: arm64 | x86_64.
+    #[arg(long, value_name = "ARCH", requires = "at", value_parser = arch)]
+    pub arch: Option<Arch>,
+    /// Memory sizes in MB, comma-separated (default: every 64 MB from 128 to 10,240, plus
+    /// 1,769 and both sides of each visible-core step).
+    #[arg(long, value_name = "LIST", value_parser = memory_list)]
+    pub memory: Option<MemoryList>,
+    /// The period the CPU share is enforced over, ms (default 20, the figure reported for
+    /// Lambda; AWS does not document it). `emulate` runs under the kernel's period (100 ms):
+    /// pass 100 to predict what it measures.
+    #[arg(long, value_name = "MS", value_parser = period_ms)]
     pub period_ms: Option<f64>,
+    /// Predict for a host of N cores (as `emulate` on N cores): sizes where Lambda shows more
+    /// get N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub host_cores: Option<u32>,
+    /// The weight of cost against duration in `balanced`, 0..=1, as Power Tuning's
+    /// balancedWeight.
+    #[arg(long, value_name = "W", default_value_t = recommend::DEFAULT_BALANCED_WEIGHT,
+          value_parser = weight)]
     pub balanced_weight: f64,
+    /// JSON lines instead of the table.
+    #[arg(long)]
     pub json: bool,
-    pub max_median_error_pct: Option<f64>,
-    pub min_inside_pct: Option<f64>,
+    /// With --check: exit 1 when a function's median absolute error is above PCT.
+    #[arg(long, value_name = "PCT", requires = "check", value_parser = number)]
+    pub max_median_error: Option<f64>,
+    /// With --check: exit 1 when fewer than PCT % of a function's measured runs are inside
+    /// [low, high].
+    #[arg(long, value_name = "PCT", requires = "check", value_parser = percent)]
+    pub min_inside: Option<f64>,
+}
+
+/// Memory sizes in MB, sorted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryList(pub Vec<u32>);
+
+fn number(v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .ok_or_else(|| format!("{v:?} is not a number ≥ 0"))
+}
+
+fn positive_ms(v: &str) -> Result<f64, String> {
+    number(v).and_then(|x| {
+        (x > 0.0)
+            .then_some(x)
+            .ok_or_else(|| "must be above 0".into())
+    })
+}
+
+fn threads(v: &str) -> Result<f64, String> {
+    number(v).and_then(|x| {
+        (x >= 1.0)
+            .then_some(x)
+            .ok_or_else(|| format!("{x} is below 1"))
+    })
+}
+
+fn period_ms(v: &str) -> Result<f64, String> {
+    number(v).and_then(|x| {
+        (1.0..=1000.0)
+            .contains(&x)
+            .then_some(x)
+            .ok_or_else(|| format!("{x} is not in 1..=1000 ms"))
+    })
+}
+
+fn weight(v: &str) -> Result<f64, String> {
+    number(v).and_then(|x| {
+        (x <= 1.0)
+            .then_some(x)
+            .ok_or_else(|| format!("{x} is not in 0..=1"))
+    })
+}
+
+fn percent(v: &str) -> Result<f64, String> {
+    number(v).and_then(|x| {
+        (x <= 100.0)
+            .then_some(x)
+            .ok_or_else(|| format!("{x} is not a percentage"))
+    })
+}
+
+fn arch(v: &str) -> Result<Arch, String> {
+    Arch::parse(v)
+        .ok_or_else(|| format!("unknown architecture {v:?}: Lambda runs arm64 and x86_64"))
+}
+
+fn memory_mb(v: &str) -> Result<u32, String> {
+    let m: u32 = v
+        .parse()
+        .map_err(|_| format!("{v:?} is not a whole number of MB"))?;
+    lm::check_memory_mb(m)?;
+    Ok(m)
+}
+
+/// `128,1769,3538`: Lambda memory sizes in MB, sorted, each once.
+fn memory_list(text: &str) -> Result<MemoryList, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        out.push(memory_mb(part)?);
+    }
+    if out.is_empty() {
+        return Err("needs at least one size in MB, e.g. 128,1769,3538".into());
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(MemoryList(out))
 }
 
 /// A function described by hand.
@@ -86,170 +182,20 @@ pub struct Hand {
     pub arch: Arch,
 }
 
-fn number(name: &str, v: &str) -> Result<f64, String> {
-    v.parse::<f64>()
-        .ok()
-        .filter(|x| x.is_finite() && *x >= 0.0)
-        .ok_or_else(|| format!("{name}: {v:?} is not a number ≥ 0"))
+impl Args {
+    fn hand(&self) -> Option<Hand> {
+        Some(Hand {
+            at_mb: self.at?,
+            duration_ms: self.duration_ms?,
+            cpu_ms: self.cpu_ms?,
+            threads: self.threads.unwrap_or(1.0),
+            init_ms: self.init_ms.unwrap_or(0.0),
+            arch: self.arch?,
+        })
+    }
 }
 
-/// Ok(None): help was asked for.
-pub fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
-    let mut a = Args {
-        inputs: Vec::new(),
-        measured: Vec::new(),
-        hand: None,
-        memory_mb: None,
-        period_ms: None,
-        host_cores: None,
-        balanced_weight: recommend::DEFAULT_BALANCED_WEIGHT,
-        json: false,
-        max_median_error_pct: None,
-        min_inside_pct: None,
-    };
-    let (mut at, mut duration, mut cpu, mut threads, mut init, mut arch) =
-        (None, None, None, None, None, None);
-    let mut checking = false;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--help" | "-h" => return Ok(None),
-            "--check" => checking = true,
-            "--json" => a.json = true,
-            "--memory" => a.memory_mb = Some(parse_memory_list(&value("--memory")?)?),
-            "--period-ms" => {
-                let p = number("--period-ms", &value("--period-ms")?)?;
-                if !(1.0..=1000.0).contains(&p) {
-                    return Err(format!("--period-ms: {p} is not in 1..=1000 ms"));
-                }
-                a.period_ms = Some(p);
-            }
-            "--host-cores" => {
-                let v = value("--host-cores")?;
-                a.host_cores = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|n| (1..=1024).contains(n))
-                        .ok_or_else(|| format!("--host-cores: {v:?} is not a count of cores"))?,
-                );
-            }
-            "--balanced-weight" => {
-                let w = number("--balanced-weight", &value("--balanced-weight")?)?;
-                if w > 1.0 {
-                    return Err(format!("--balanced-weight: {w} is not in 0..=1"));
-                }
-                a.balanced_weight = w;
-            }
-            "--max-median-error" => {
-                a.max_median_error_pct =
-                    Some(number("--max-median-error", &value("--max-median-error")?)?)
-            }
-            "--min-inside" => {
-                let p = number("--min-inside", &value("--min-inside")?)?;
-                if p > 100.0 {
-                    return Err(format!("--min-inside: {p} is not a percentage"));
-                }
-                a.min_inside_pct = Some(p);
-            }
-            "--at" => {
-                let v = value("--at")?;
-                let m: u32 = v
-                    .parse()
-                    .map_err(|_| format!("--at: {v:?} is not a whole number of MB"))?;
-                lm::check_memory_mb(m).map_err(|e| format!("--at: {e}"))?;
-                at = Some(m);
-            }
-            "--duration-ms" => duration = Some(number("--duration-ms", &value("--duration-ms")?)?),
-            "--cpu-ms" => cpu = Some(number("--cpu-ms", &value("--cpu-ms")?)?),
-            "--threads" => {
-                let t = number("--threads", &value("--threads")?)?;
-                if t < 1.0 {
-                    return Err(format!("--threads: {t} is below 1"));
-                }
-                threads = Some(t);
-            }
-            "--init-ms" => init = Some(number("--init-ms", &value("--init-ms")?)?),
-            "--arch" => {
-                let v = value("--arch")?;
-                arch = Some(Arch::parse(&v).ok_or_else(|| {
-                    format!("--arch: unknown architecture {v:?}: Lambda runs arm64 and x86_64")
-                })?);
-            }
-            s if s.starts_with("--") => return Err(format!("unknown option {s:?}")),
-            _ if checking => a.measured.push(arg.clone()),
-            _ => a.inputs.push(arg.clone()),
-        }
-    }
-    if let Some(at_mb) = at {
-        let duration_ms = duration.ok_or("--at needs --duration-ms (one invocation's duration)")?;
-        let cpu_ms = cpu.ok_or("--at needs --cpu-ms (one invocation's CPU time)")?;
-        let arch = arch.ok_or("--at needs --arch arm64 | x86_64 (a prediction is for the architecture it was measured on)")?;
-        if duration_ms <= 0.0 {
-            return Err("--duration-ms must be above 0".into());
-        }
-        a.hand = Some(Hand {
-            at_mb,
-            duration_ms,
-            cpu_ms,
-            threads: threads.unwrap_or(1.0),
-            init_ms: init.unwrap_or(0.0),
-            arch,
-        });
-    } else if duration.is_some() || cpu.is_some() || threads.is_some() || init.is_some() {
-        return Err("--duration-ms, --cpu-ms, --threads and --init-ms describe a function by hand: they need --at MB".into());
-    } else if arch.is_some() {
-        return Err("--arch goes with --at (a run's architecture is in the run)".into());
-    }
-    if a.hand.is_none() && a.inputs.is_empty() {
-        return Err("no input: give probe results, or describe a function with --at".into());
-    }
-    if checking && a.hand.is_some() {
-        return Err("--check compares probe runs with the prediction from probe runs; a function described with --at has none".into());
-    }
-    if checking && a.measured.is_empty() {
-        return Err("--check needs the measured results to compare with".into());
-    }
-    if !checking && (a.max_median_error_pct.is_some() || a.min_inside_pct.is_some()) {
-        return Err("--max-median-error and --min-inside go with --check".into());
-    }
-    Ok(Some(a))
-}
-
-/// `128,1769,3538`: Lambda memory sizes in MB.
-pub fn parse_memory_list(text: &str) -> Result<Vec<u32>, String> {
-    let mut out = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let mb: u32 = part
-            .parse()
-            .map_err(|_| format!("--memory: {part:?} is not a whole number of MB"))?;
-        lm::check_memory_mb(mb).map_err(|e| format!("--memory: {e}"))?;
-        out.push(mb);
-    }
-    if out.is_empty() {
-        return Err("--memory needs at least one size in MB, e.g. 128,1769,3538".into());
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
-}
-
-pub fn main(args: &[String]) -> ExitCode {
-    let args = match parse_args(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("predict: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+pub fn main(args: Args) -> ExitCode {
     let groups = match groups_from(&args) {
         Ok(g) => g,
         Err(e) => {
@@ -258,8 +204,8 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let options = Options::from(&args);
-    if !args.measured.is_empty() {
-        let (points, problems) = check::read_measured(&args.measured);
+    if !args.check.is_empty() {
+        let (points, problems) = check::read_measured(&args.check);
         let report = check::check(&groups, &points, &options);
         let text = if args.json {
             check::json_lines(&report)
@@ -267,7 +213,7 @@ pub fn main(args: &[String]) -> ExitCode {
             check::table(&report, &problems)
         };
         print!("{text}");
-        return match check::verdict(&report, args.max_median_error_pct, args.min_inside_pct) {
+        return match check::verdict(&report, args.max_median_error, args.min_inside) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("predict --check: {e}");
@@ -276,8 +222,9 @@ pub fn main(args: &[String]) -> ExitCode {
         };
     }
     let sizes = args
-        .memory_mb
+        .memory
         .clone()
+        .map(|m| m.0)
         .unwrap_or_else(model::default_sizes_mb);
     let predictions: Vec<Prediction> = groups.iter().map(|g| g.predict(&sizes, &options)).collect();
     let out = if args.json {
@@ -303,6 +250,15 @@ impl Options {
             period_ms: a.period_ms.unwrap_or(lm::REPORTED_PERIOD_MS),
             host_cores: a.host_cores,
             balanced_weight: a.balanced_weight,
+        }
+    }
+
+    /// Lambda's: the reported period, Lambda's cores, Power Tuning's balanced weight.
+    pub fn lambda() -> Options {
+        Options {
+            period_ms: lm::REPORTED_PERIOD_MS,
+            host_cores: None,
+            balanced_weight: recommend::DEFAULT_BALANCED_WEIGHT,
         }
     }
 
@@ -399,8 +355,8 @@ impl Group {
 
 /// The groups to predict: the runs read from the inputs, or the function described by hand.
 pub fn groups_from(args: &Args) -> Result<Vec<Group>, String> {
-    if let Some(h) = &args.hand {
-        return Ok(vec![hand_group(h)]);
+    if let Some(h) = args.hand() {
+        return Ok(vec![hand_group(&h)]);
     }
     let (runs, problems) = read_runs(&args.inputs);
     if !problems.is_empty() {
@@ -418,7 +374,11 @@ pub fn groups_from(args: &Args) -> Result<Vec<Group>, String> {
 
 /// Every run in the files, and what could not be read as one (with the reason).
 pub fn read_runs(paths: &[String]) -> (Vec<Run>, Vec<String>) {
-    let inputs = crate::report::input::read_all(paths);
+    runs_of(&crate::report::input::read_all(paths))
+}
+
+/// The runs among inputs read by `report`'s reader, and what cannot be one (with the reason).
+pub fn runs_of(inputs: &Inputs) -> (Vec<Run>, Vec<String>) {
     let mut problems: Vec<String> = inputs
         .skipped
         .iter()
@@ -426,13 +386,13 @@ pub fn read_runs(paths: &[String]) -> (Vec<Run>, Vec<String>) {
         .collect();
     problems.extend(inputs.failed.iter().map(|f| {
         format!(
-            "{}: a failed run ({}), not a run: predict needs a run that answered",
+            "{}: {}: not a run that answered, which predict needs",
             f.origin, f.reason
         )
     }));
     let mut out = Vec::new();
     for row in &inputs.rows {
-        match runs::read(&row.origin, &row.response) {
+        match runs::from_row(row) {
             Ok(r) => out.push(r),
             Err(e) => problems.push(e),
         }
@@ -470,7 +430,7 @@ pub fn group_runs(runs: Vec<Run>) -> Vec<Group> {
 fn base_of(r: &Run) -> Base {
     Base {
         origin: r.origin.clone(),
-        memory_mb: r.memory_mb.unwrap_or(0),
+        memory_mb: r.memory_mb,
         share_from: r.share_from.clone(),
         works: model::works(&r.results.phases(), &r.measured),
         results: Some(r.results.clone()),

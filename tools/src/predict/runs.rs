@@ -2,8 +2,9 @@
 //! architecture, and its phases; or why it cannot be one, in words.
 
 use super::model::Measured;
+use crate::report::input::Row;
 use lambda_probe::lambda_model::{self as lm, Arch};
-use lambda_probe::response::{Answer, Response};
+use lambda_probe::response::Response;
 use lambda_probe::workloads::Results;
 use serde_json::Value;
 
@@ -13,8 +14,8 @@ pub struct Run {
     /// File (and line) it came from.
     pub origin: String,
     pub arch: Arch,
-    /// The Lambda memory size it ran at (or was emulated at), if known.
-    pub memory_mb: Option<u32>,
+    /// The Lambda memory size it ran at (or was emulated at).
+    pub memory_mb: u32,
     pub measured: Measured,
     /// Where `measured.share_vcpu` came from, in words.
     pub share_from: String,
@@ -46,40 +47,13 @@ pub fn function_key(results: &Results) -> String {
     format!("{} {}", results.workload(), params)
 }
 
-/// What a probe answer is to `predict`: a run, or the reason it is not one.
-pub fn read(origin: &str, value: &Value) -> Result<Run, String> {
-    let answer = Answer::from_value(value.clone()).map_err(|e| format!("{origin}: {e}"))?;
-    let response = match answer {
-        Answer::Response(r) => r,
-        Answer::Error(e) => {
-            return Err(format!(
-                "{origin}: a function error ({}: {}), not a run: predict needs a run that answered",
-                e.error_type, e.error_message
-            ))
-        }
-    };
-    // emulate's own line: `"emulated": null` means it ran without limits (--unthrottled).
-    let emulate_line = value.get("emulate_run").is_some();
-    let emulated = value.get("emulated").filter(|e| e.is_object());
-    let emulated_mb = emulated
-        .and_then(|e| e.get("memory_mb"))
-        .and_then(Value::as_u64)
-        .and_then(|m| u32::try_from(m).ok());
-    from_response(
-        origin,
-        &response,
-        emulate_line && emulated.is_none(),
-        emulated_mb,
-    )
+/// A row of `report`'s reader as the model's input, or why it cannot be one.
+pub fn from_row(row: &Row) -> Result<Run, String> {
+    from_response(&row.origin, &row.response, row.memory_mb)
 }
 
-/// `unthrottled`: an `emulate --unthrottled` line (a memory size was set, no limit applied).
-pub fn from_response(
-    origin: &str,
-    r: &Response,
-    unthrottled: bool,
-    emulated_mb: Option<u32>,
-) -> Result<Run, String> {
+/// `memory_mb`: the size it ran (or was emulated) at.
+pub fn from_response(origin: &str, r: &Response, memory_mb: u32) -> Result<Run, String> {
     let env = &r.environment;
     let arch = Arch::parse(&env.arch).ok_or_else(|| {
         format!(
@@ -93,49 +67,30 @@ pub fn from_response(
             r.truncated_reason.map(|t| t.name()).unwrap_or("truncated")
         ));
     }
-    let memory_mb = env.memory_mb.or(emulated_mb);
+    lm::check_memory_mb(memory_mb).map_err(|e| format!("{origin}: {e}"))?;
     let cores = env
         .affinity_cores
         .unwrap_or(env.visible_cores)
-        .max(1)
-        .min(u32::MAX as usize) as u32;
+        .clamp(1, u32::MAX as usize) as u32;
+    // The quota it saw (emulate, a container, Lambda if it shows one); else Lambda's rule.
     let cg = &env.cgroup;
-    let period_ms = cg.cpu_period_us.map(|us| us as f64 / 1000.0);
-    let (share_vcpu, share_from) = match (cg.cpu_quota_vcpu, memory_mb) {
-        (Some(q), _) => (
-            Some(q),
+    let (share_vcpu, share_from) = match cg.cpu_quota_vcpu {
+        Some(q) => (
+            q,
             format!(
                 "its CPU quota, {q:.3} vCPU{}",
-                period_ms
-                    .map(|p| format!(" per {p:.0} ms period"))
+                cg.cpu_period_us
+                    .map(|p| format!(" per {} ms period", p / 1000))
                     .unwrap_or_default()
             ),
         ),
-        (None, Some(_)) if unthrottled => (
-            None,
-            format!("no CPU limit (emulate --unthrottled): its {cores} cores"),
+        None => (
+            lm::vcpu_share(memory_mb),
+            format!(
+                "Lambda's rule at {memory_mb} MB: {:.3} vCPU",
+                lm::vcpu_share(memory_mb)
+            ),
         ),
-        (None, Some(m)) => {
-            lm::check_memory_mb(m).map_err(|e| format!("{origin}: {e}"))?;
-            (
-                Some(lm::vcpu_share(m)),
-                format!("Lambda's rule at {m} MB: {:.3} vCPU", lm::vcpu_share(m)),
-            )
-        }
-        (None, None) if cg.cpu_cgroup.is_some() => (
-            None,
-            format!("no CPU limit (its cgroup has no quota): its {cores} cores"),
-        ),
-        (None, None) => {
-            return Err(format!(
-                "{origin}: no memory size (environment.memory_mb is null) and no CPU quota ({}): \
-                 what share of CPU the run had is unknown. Run it in Lambda, under `emulate`, \
-                 or with AWS_LAMBDA_FUNCTION_MEMORY_SIZE set",
-                cg.cpu_quota_unavailable
-                    .as_deref()
-                    .unwrap_or("the cgroup could not be read")
-            ))
-        }
     };
     let common = r.result.common();
     if r.result.phases().is_empty() {
@@ -149,7 +104,7 @@ pub fn from_response(
         arch,
         memory_mb,
         measured: Measured {
-            share_vcpu,
+            share_vcpu: Some(share_vcpu),
             cores,
             wall_ms: common.wall_ms,
             cpu_ms: common.cpu_ms,
