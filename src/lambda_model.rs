@@ -35,6 +35,9 @@ pub const REPORTED_PERIOD_MS: f64 = 20.0;
 /// Linux's default CFS period, for comparison (and what a host without a setting uses).
 pub const LINUX_DEFAULT_PERIOD_MS: f64 = 100.0;
 
+/// The longest a function may run: a timeout of at most 900 s.
+pub const MAX_TIMEOUT_MS: f64 = 900_000.0;
+
 /// Price of a request, in USD: $0.20 per million.
 pub const REQUEST_USD: f64 = 0.20 / 1_000_000.0;
 /// Duration is billed in steps of 1 ms, rounded up.

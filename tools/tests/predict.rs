@@ -123,13 +123,10 @@ fn bad_inputs_are_refused_with_the_reason() {
     riscv["environment"]["arch"] = "riscv64".into();
     riscv["environment"]["memory_mb"] = 1024.into();
     let error = json!({"errorType":"OverBudget","errorMessage":"alloc: the request needs 200 MiB"});
-    let mut env = run_probe(&json!({"workload":"env"}));
-    env["environment"]["memory_mb"] = 1024.into();
     for (name, doc, says) in [
         ("no-share.json", no_share, "memory size"),
         ("riscv.json", riscv, "\"riscv64\" is not one Lambda runs"),
         ("error.json", error, "not a run"),
-        ("env.json", env, "no phases"),
     ] {
         let p = write(name, &doc.to_string());
         let out = tools(&["predict", p.to_str().unwrap()]);

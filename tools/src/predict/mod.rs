@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod model;
+pub mod power_tuning;
 pub mod recommend;
 pub mod runs;
 
@@ -80,6 +81,11 @@ pub struct Args {
     #[arg(long, value_name = "W", default_value_t = recommend::DEFAULT_BALANCED_WEIGHT,
           value_parser = weight)]
     pub balanced_weight: f64,
+    /// Power Tuning execution inputs (bench-payloads/power-tuning/*.json): what a run of each
+    /// would cost (its invocations, executor and Step Functions) and which size its strategy
+    /// would pick, by the prediction of the run of its payload.
+    #[arg(long, value_name = "INPUT", num_args = 1.., conflicts_with = "check")]
+    pub power_tuning: Vec<String>,
     /// JSON lines instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -227,13 +233,75 @@ pub fn main(args: Args) -> ExitCode {
         .map(|m| m.0)
         .unwrap_or_else(model::default_sizes_mb);
     let predictions: Vec<Prediction> = groups.iter().map(|g| g.predict(&sizes, &options)).collect();
-    let out = if args.json {
+    let mut out = if args.json {
         json_lines(&predictions, &groups)
     } else {
         table(&predictions, &groups, &options)
     };
+    if !args.power_tuning.is_empty() {
+        match sweeps(&args.power_tuning, &groups, &options) {
+            Ok((sweeps, inputs, missing)) => {
+                if args.json {
+                    out += &format!(
+                        "{}\n",
+                        json!({"power_tuning": sweeps, "not_predicted": missing})
+                    );
+                } else {
+                    out += &power_tuning::table(&sweeps, &inputs, &missing);
+                }
+            }
+            Err(e) => {
+                eprintln!("predict: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     print!("{out}");
     ExitCode::SUCCESS
+}
+
+/// Each Power Tuning input priced for each architecture a run of its payload was given on;
+/// the inputs (or architectures) without one, in words.
+#[allow(clippy::type_complexity)]
+fn sweeps(
+    paths: &[String],
+    groups: &[Group],
+    options: &Options,
+) -> Result<
+    (
+        Vec<power_tuning::Sweep>,
+        Vec<power_tuning::Input>,
+        Vec<String>,
+    ),
+    String,
+> {
+    let inputs: Vec<power_tuning::Input> = paths
+        .iter()
+        .map(|p| power_tuning::read(p))
+        .collect::<Result<_, _>>()?;
+    let mut sweeps = Vec::new();
+    let mut missing = Vec::new();
+    for input in &inputs {
+        let mut found = Vec::new();
+        for g in groups {
+            let cores = g.bases[0].cores as usize;
+            if power_tuning::function_of(input, cores)? == g.function {
+                sweeps.push(power_tuning::sweep(g, input, options));
+                found.push(g.arch);
+            }
+        }
+        if found.is_empty() {
+            missing.push(format!(
+                "{}: not predicted: no run of its payload ({}) among the inputs",
+                input.name, input.payload
+            ));
+        } else {
+            for a in Arch::ALL.into_iter().filter(|a| !found.contains(a)) {
+                missing.push(format!("{} on {a}: {}", input.name, not_predicted(a)));
+            }
+        }
+    }
+    Ok((sweeps, inputs, missing))
 }
 
 /// What every prediction of a session shares.
@@ -279,6 +347,8 @@ impl Options {
 pub struct Base {
     pub origin: String,
     pub memory_mb: u32,
+    /// The cores it could use.
+    pub cores: u32,
     pub share_from: String,
     pub works: Vec<Work>,
     /// For the memory guard at other sizes (none for a function described by hand).
@@ -428,11 +498,20 @@ pub fn group_runs(runs: Vec<Run>) -> Vec<Group> {
 }
 
 fn base_of(r: &Run) -> Base {
+    let mut phases = r.results.phases();
+    if phases.is_empty() {
+        // A workload without phases (env): the whole run, as a function described by hand.
+        phases.push(Phase {
+            waits: true,
+            ..Phase::cpu("the whole run", r.measured.wall_ms, r.measured.cpu_ms, 1.0)
+        });
+    }
     Base {
         origin: r.origin.clone(),
         memory_mb: r.memory_mb,
+        cores: r.measured.cores,
         share_from: r.share_from.clone(),
-        works: model::works(&r.results.phases(), &r.measured),
+        works: model::works(&phases, &r.measured),
         results: Some(r.results.clone()),
         page_bytes: r.page_bytes,
     }
@@ -461,6 +540,7 @@ fn hand_group(h: &Hand) -> Group {
         bases: vec![Base {
             origin: "--at".into(),
             memory_mb: h.at_mb,
+            cores: lm::visible_cores(h.at_mb),
             share_from: format!(
                 "Lambda's rule at {} MB: {:.3} vCPU",
                 h.at_mb,
@@ -513,6 +593,7 @@ pub fn json_lines(predictions: &[Prediction], groups: &[Group]) -> String {
                 "cores": r.at.cores,
                 "fits": r.refused.is_none(),
                 "refused": r.refused,
+                "over_timeout": r.at.predicted_ms > lm::MAX_TIMEOUT_MS,
             });
             let _ = writeln!(out, "{line}");
         }
@@ -640,7 +721,12 @@ pub fn table(predictions: &[Prediction], groups: &[Group], options: &Options) ->
         );
         for r in &p.rows {
             let range = format!(
-                "{} ({} – {})",
+                "{}{} ({} – {})",
+                if r.at.predicted_ms > lm::MAX_TIMEOUT_MS {
+                    "over 900 s: "
+                } else {
+                    ""
+                },
                 ms(r.at.predicted_ms),
                 ms(r.at.low_ms),
                 ms(r.at.high_ms)

@@ -301,13 +301,19 @@ fn dominant(phases: &[PhaseAt]) -> Bound {
         .unwrap_or(Bound::Wait)
 }
 
-/// The default memory sizes: every 64 MB from 128 to 10,240, plus 1,769 MB and both sides of
-/// each visible-core step, in order.
+/// The default memory sizes: every 64 MB from 128 to 10,240, plus both sides of each
+/// visible-core step and each whole number of vCPU (1,769 MB, 3,538 MB, …: where N busy threads
+/// stop gaining), in order.
 pub fn default_sizes_mb() -> Vec<u32> {
     let mut v: Vec<u32> = (lm::MIN_MEMORY_MB..=lm::MAX_MEMORY_MB)
         .step_by(64)
         .collect();
     v.extend(lm::model_edges_mb());
+    v.extend(
+        (1..)
+            .map(|k| k * lm::ONE_VCPU_MB)
+            .take_while(|&m| m <= lm::MAX_MEMORY_MB),
+    );
     v.sort_unstable();
     v.dedup();
     v
@@ -548,7 +554,7 @@ mod tests {
         assert_eq!(v.first(), Some(&128));
         assert_eq!(v.last(), Some(&10_240));
         for m in [
-            1769, 3008, 3009, 5307, 5308, 7076, 7077, 8845, 8846, 1024, 10_176,
+            1769, 3008, 3009, 3538, 5307, 5308, 7076, 7077, 8845, 8846, 1024, 10_176,
         ] {
             assert!(v.contains(&m), "{m}");
         }

@@ -57,9 +57,13 @@ pub struct Recommendations {
     pub balanced_weight: f64,
 }
 
-/// The recommendations among the sizes the run fits in; `None` when it fits in none.
+/// The recommendations among the sizes the run fits in and finishes within Lambda's longest
+/// timeout; `None` when there is none.
 pub fn recommend(rows: &[Priced], works: &[Work], balanced_weight: f64) -> Option<Recommendations> {
-    let ok: Vec<&Priced> = rows.iter().filter(|r| r.refused.is_none()).collect();
+    let ok: Vec<&Priced> = rows
+        .iter()
+        .filter(|r| r.refused.is_none() && r.at.predicted_ms <= lm::MAX_TIMEOUT_MS)
+        .collect();
     let smallest_fit = ok.iter().map(|r| r.at.memory_mb).min()?;
     let smallest_tried = rows.iter().map(|r| r.at.memory_mb).min()?;
     let best_ms = ok
@@ -88,7 +92,9 @@ pub fn recommend(rows: &[Priced], works: &[Work], balanced_weight: f64) -> Optio
 
     let busy = busiest_threads(works);
     let fits_note = if smallest_fit > smallest_tried {
-        format!(" (below {smallest_fit} MB the run does not fit in memory)")
+        format!(
+            " (below {smallest_fit} MB the run does not fit in memory, or would run past 900 s)"
+        )
     } else {
         String::new()
     };
@@ -184,5 +190,136 @@ fn threads_words(t: f64) -> String {
         format!("{} busy threads", t.round())
     } else {
         format!("{t:.2} busy threads on average")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::predict::model::{default_sizes_mb, predict, Target};
+
+    fn work(cpu_ms: f64, threads: f64, wait_ms: f64) -> Work {
+        Work {
+            name: "w".into(),
+            cpu_ms,
+            threads,
+            wait_ms,
+            wait_low_ms: wait_ms,
+            wait_high_ms: wait_ms,
+            new_pages: None,
+            fault_ms: None,
+        }
+    }
+
+    fn rows(works: &[Work], refused_below: u32) -> Vec<Priced> {
+        default_sizes_mb()
+            .into_iter()
+            .map(|m| {
+                let at = predict(
+                    works,
+                    &Target {
+                        memory_mb: m,
+                        period_ms: lm::REPORTED_PERIOD_MS,
+                        max_cores: None,
+                    },
+                );
+                price(
+                    at,
+                    Arch::Arm64,
+                    0.0,
+                    (m < refused_below).then(|| "does not fit".to_string()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_busy_thread_is_fastest_and_cheapest_at_the_knee() {
+        let w = [work(2000.0, 1.0, 0.0)];
+        let r = recommend(&rows(&w, 0), &w, DEFAULT_BALANCED_WEIGHT).unwrap();
+        assert_eq!(r.fastest.memory_mb, 1769);
+        assert!(
+            r.fastest
+                .reason
+                .starts_with("one busy thread: above 1769 MB it gains nothing and costs more"),
+            "{}",
+            r.fastest.reason
+        );
+        // The GB-seconds are flat up to 1,769 MB: the fastest of the equally cheap.
+        assert_eq!(r.cheapest.memory_mb, 1769, "{}", r.cheapest.reason);
+        assert!(
+            r.cheapest.reason.contains("CPU-bound"),
+            "{}",
+            r.cheapest.reason
+        );
+        assert_eq!(r.balanced.memory_mb, 1769);
+    }
+
+    #[test]
+    fn two_threads_are_fastest_from_two_vcpu() {
+        let w = [work(2000.0, 2.0, 0.0)];
+        let r = recommend(&rows(&w, 0), &w, DEFAULT_BALANCED_WEIGHT).unwrap();
+        // The best is 1,000 ms from 3,538 MB (2 vCPU); 3,520 MB is the smallest size within 1%.
+        assert_eq!(r.fastest.memory_mb, 3520, "{:?}", r.fastest);
+        assert!(
+            r.fastest.reason.contains("2 busy threads") && r.fastest.reason.contains("under 1%"),
+            "{}",
+            r.fastest.reason
+        );
+    }
+
+    #[test]
+    fn waiting_work_is_cheapest_at_the_least_memory_that_fits() {
+        let w = [work(30.0, 1.0, 600.0)];
+        let r = recommend(&rows(&w, 0), &w, DEFAULT_BALANCED_WEIGHT).unwrap();
+        assert_eq!(r.cheapest.memory_mb, 128);
+        assert!(
+            r.cheapest.reason.starts_with("mostly waiting"),
+            "{}",
+            r.cheapest.reason
+        );
+        // Where the run does not fit, nothing is recommended.
+        let r = recommend(&rows(&w, 256), &w, DEFAULT_BALANCED_WEIGHT).unwrap();
+        assert_eq!(r.cheapest.memory_mb, 256);
+        assert!(
+            r.cheapest.reason.contains("below 256 MB"),
+            "{}",
+            r.cheapest.reason
+        );
+        assert!(recommend(&rows(&w, 20_000), &w, 0.5).is_none());
+    }
+
+    #[test]
+    fn balanced_weighs_like_power_tuning() {
+        let w = [work(2000.0, 1.0, 0.0)];
+        let all = rows(&w, 0);
+        // All weight on cost: the cheapest; all on time: the fastest time.
+        let by_cost = recommend(&all, &w, 1.0).unwrap();
+        let least = all.iter().map(|r| r.cost_usd).fold(f64::INFINITY, f64::min);
+        assert!(by_cost.balanced.cost_usd <= least * 1.000_001);
+        let by_time = recommend(&all, &w, 0.0).unwrap();
+        assert!((by_time.balanced.predicted_ms - 2000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn costs_come_from_lambdas_prices_with_init_on_cold_starts() {
+        let w = [work(1000.0, 1.0, 0.0)];
+        let at = predict(
+            &w,
+            &Target {
+                memory_mb: 1024,
+                period_ms: lm::REPORTED_PERIOD_MS,
+                max_cores: None,
+            },
+        );
+        let p = price(at.clone(), Arch::X86_64, 250.0, None);
+        let warm = lm::invocation_cost(Arch::X86_64, 1024, at.predicted_ms, 0.0);
+        let cold = lm::invocation_cost(Arch::X86_64, 1024, at.predicted_ms, 250.0);
+        assert_eq!(
+            (p.cost_usd, p.cold_cost_usd),
+            (warm.total_usd, cold.total_usd)
+        );
+        assert_eq!(p.billed_ms, at.predicted_ms.ceil());
+        assert!((p.cost_per_million_usd - warm.total_usd * 1e6).abs() < 1e-9);
     }
 }

@@ -93,12 +93,6 @@ pub fn from_response(origin: &str, r: &Response, memory_mb: u32) -> Result<Run, 
         ),
     };
     let common = r.result.common();
-    if r.result.phases().is_empty() {
-        return Err(format!(
-            "{origin}: a {} run has no phases to project (it measures the sandbox, not work)",
-            r.workload()
-        ));
-    }
     Ok(Run {
         origin: origin.to_string(),
         arch,
