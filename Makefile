@@ -91,8 +91,21 @@ predict-check: setup ## Benchmark predict: one emulated 1,024 MB run against the
 	cargo build --release -p lambda-probe -p lambda-probe-tools
 	$(PY) scripts/predict_check.py --tools target/release/lambda-probe-tools --runs $(PREDICT_RUNS)
 
-estimate: setup $(BIN) ## Project each payload's run time onto 128 / 1,769 / 10,240 MB and price a Power Tuning sweep
-	$(PY) scripts/estimate.py --probe $(BIN)
+# estimate: each Power Tuning input's payload run here (unthrottled: no root needed; 3 runs, the
+# io ones against a local DynamoDB), then predict: its run time at 128 / 1,769 / 10,240 MB and
+# what a Power Tuning run of the input costs and picks. This machine's CPU is not Lambda's.
+ESTIMATE_OUT ?= out/estimate
+estimate: setup ## Predict each Power Tuning input's run times and sweep cost from runs on this machine [ESTIMATE_OUT=out/estimate]
+	cargo build --release -p lambda-probe -p lambda-probe-tools
+	@mkdir -p $(ESTIMATE_OUT)
+	@for f in bench-payloads/power-tuning/*.json; do \
+	  $(PY) -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["payload"]))' "$$f" \
+	    > "$(ESTIMATE_OUT)/$$(basename "$$f")" || exit 1; done
+	@$(PY) scripts/local_dynamodb.py -- sh -c 'for p in $(ESTIMATE_OUT)/*.json; do \
+	  target/release/lambda-probe-tools emulate --unthrottled --memory 1769 --runs 3 \
+	    --payload "$$p" --out "$${p%.json}.jsonl" 2>/dev/null || exit 1; done'
+	target/release/lambda-probe-tools predict $(ESTIMATE_OUT)/*.jsonl --memory 128,1769,10240 \
+	  --power-tuning bench-payloads/power-tuning/*.json
 
 watch: setup ## Start the Lambda Runtime API emulator on 127.0.0.1:9000
 	cargo lambda watch -A 127.0.0.1 -P 9000

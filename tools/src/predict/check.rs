@@ -166,7 +166,8 @@ pub fn check(groups: &[Group], points: &[Point], options: &Options) -> Report {
         let mut sizes: Vec<u32> = mine.iter().filter_map(|(_, p)| p.memory_mb).collect();
         sizes.sort_unstable();
         sizes.dedup();
-        let threads_needed = g.bases[0]
+        let threads_needed = g
+            .base()
             .works
             .iter()
             .map(|w| w.threads.ceil() as u32)

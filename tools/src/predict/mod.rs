@@ -281,10 +281,11 @@ fn sweeps(
         .collect::<Result<_, _>>()?;
     let mut sweeps = Vec::new();
     let mut missing = Vec::new();
+    let mut no_run_on: Vec<(Arch, Vec<String>)> = Arch::ALL.map(|a| (a, Vec::new())).to_vec();
     for input in &inputs {
         let mut found = Vec::new();
         for g in groups {
-            let cores = g.bases[0].cores as usize;
+            let cores = g.base().cores as usize;
             if power_tuning::function_of(input, cores)? == g.function {
                 sweeps.push(power_tuning::sweep(g, input, options));
                 found.push(g.arch);
@@ -296,10 +297,19 @@ fn sweeps(
                 input.name, input.payload
             ));
         } else {
-            for a in Arch::ALL.into_iter().filter(|a| !found.contains(a)) {
-                missing.push(format!("{} on {a}: {}", input.name, not_predicted(a)));
+            for (a, names) in no_run_on.iter_mut().filter(|(a, _)| !found.contains(a)) {
+                let _ = a;
+                names.push(input.name.clone());
             }
         }
+    }
+    let priced = inputs.len() - missing.len();
+    for (a, names) in no_run_on.into_iter().filter(|(_, n)| !n.is_empty()) {
+        missing.push(if names.len() == priced {
+            format!("{a}: {}", not_predicted(a))
+        } else {
+            format!("{a}, for {}: {}", names.join(", "), not_predicted(a))
+        });
     }
     Ok((sweeps, inputs, missing))
 }
@@ -356,6 +366,13 @@ pub struct Base {
     pub page_bytes: u64,
 }
 
+impl Base {
+    /// The CPU time of its work.
+    pub fn cpu_ms(&self) -> f64 {
+        self.works.iter().map(|w| w.cpu_ms).sum()
+    }
+}
+
 /// The runs of one function on one architecture.
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -376,20 +393,20 @@ pub struct Prediction {
 }
 
 impl Group {
-    /// The prediction at one size: each base run's, and the median of them.
+    /// The run the prediction is made from: the median of the group's runs by CPU time (they
+    /// are sorted by it).
+    pub fn base(&self) -> &Base {
+        &self.bases[(self.bases.len() - 1) / 2]
+    }
+
+    /// The prediction at one size, from the median run.
     pub fn at(&self, memory_mb: u32, options: &Options) -> At {
         let target = Target {
             memory_mb,
             period_ms: options.period_ms,
             max_cores: options.host_cores,
         };
-        let mut all: Vec<At> = self
-            .bases
-            .iter()
-            .map(|b| model::predict(&b.works, &target))
-            .collect();
-        all.sort_by(|a, b| a.predicted_ms.total_cmp(&b.predicted_ms));
-        all.swap_remove((all.len() - 1) / 2)
+        model::predict(&self.base().works, &target)
     }
 
     /// The memory guard's refusal at `memory_mb`, if the run would not fit there.
@@ -415,7 +432,7 @@ impl Group {
             })
             .collect();
         let recommendations =
-            recommend::recommend(&rows, &self.bases[0].works, options.balanced_weight);
+            recommend::recommend(&rows, &self.base().works, options.balanced_weight);
         Prediction {
             rows,
             recommendations,
@@ -485,13 +502,15 @@ pub fn group_runs(runs: Vec<Run>) -> Vec<Group> {
             let cold = warm.is_empty();
             let used = if cold { mine.clone() } else { warm };
             let inits: Vec<f64> = mine.iter().map(|r| r.init_ms).collect();
+            let mut bases: Vec<Base> = used.iter().map(|r| base_of(r)).collect();
+            bases.sort_by(|a, b| a.cpu_ms().total_cmp(&b.cpu_ms()));
             Group {
                 workload: used[0].workload().to_string(),
                 function,
                 arch,
                 cold,
                 init_ms: lambda_probe::measure::stats::median(&inits).unwrap_or(0.0),
-                bases: used.iter().map(|r| base_of(r)).collect(),
+                bases,
             }
         })
         .collect()
@@ -640,19 +659,17 @@ pub fn ms(v: f64) -> String {
 pub fn describe(g: &Group, options: &Options) -> String {
     let mut s = format!("{} on {}\n", g.function, g.arch);
     let n = g.bases.len();
-    let b = &g.bases[0];
+    let b = g.base();
+    let kind = if g.cold { "cold" } else { "warm" };
     let _ = writeln!(
         s,
-        "  from {} {}run{}: {}{} at {} MB; share: {}",
-        n,
-        if g.cold { "cold " } else { "warm " },
+        "  from {}: {} at {} MB; share: {}",
         if n == 1 {
-            ""
+            format!("1 {kind} run")
         } else {
-            "s (the median run's prediction)"
+            format!("the median by CPU time of {n} {kind} runs")
         },
         b.origin,
-        if n > 1 { " …" } else { "" },
         b.memory_mb,
         b.share_from
     );

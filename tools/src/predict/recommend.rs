@@ -126,9 +126,17 @@ pub fn recommend(rows: &[Priced], works: &[Work], balanced_weight: f64) -> Optio
             cheapest.cost_usd
         ),
     };
+    // Where the busy threads have all the CPU they can use.
+    let knee_mb = (busy * lm::ONE_VCPU_MB as f64).ceil() as u32;
     let fastest_reason = match fastest.at.bound {
-        Bound::Threads => format!(
+        Bound::Threads if fastest.at.memory_mb <= knee_mb => format!(
             "{}: above {} MB it gains nothing and costs more",
+            threads_words(busy),
+            fastest.at.memory_mb
+        ),
+        Bound::Threads => format!(
+            "{}: from {knee_mb} MB on it gains nothing; {} MB is the smallest of the sizes asked \
+             for past that",
             threads_words(busy),
             fastest.at.memory_mb
         ),

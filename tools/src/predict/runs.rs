@@ -87,8 +87,13 @@ pub fn from_response(origin: &str, r: &Response, memory_mb: u32) -> Result<Run, 
         None => (
             lm::vcpu_share(memory_mb),
             format!(
-                "Lambda's rule at {memory_mb} MB: {:.3} vCPU",
-                lm::vcpu_share(memory_mb)
+                "Lambda's rule at {memory_mb} MB: {:.3} vCPU{}",
+                lm::vcpu_share(memory_mb),
+                if cg.cpu_cgroup.is_some() {
+                    " (its cgroup showed no quota)"
+                } else {
+                    ""
+                }
             ),
         ),
     };
