@@ -104,7 +104,8 @@ fn table_row(series: &str, memory: u32, vs: &[f64], decimals: usize) -> String {
     )
 }
 
-fn polylines(svg_path: &Path) -> usize {
+/// Solid polylines (series, references, markers) and dashed ones (predictions).
+fn polylines_of(svg_path: &Path, dashed: bool) -> usize {
     let text =
         std::fs::read_to_string(svg_path).unwrap_or_else(|e| panic!("{}: {e}", svg_path.display()));
     let doc = roxmltree::Document::parse(&text)
@@ -116,7 +117,12 @@ fn polylines(svg_path: &Path) -> usize {
         .filter(|n| {
             !(n.attribute("stroke") == Some("#000000") && n.attribute("opacity") == Some("1"))
         })
+        .filter(|n| n.attribute("stroke-dasharray").is_some() == dashed)
         .count()
+}
+
+fn polylines(svg_path: &Path) -> usize {
+    polylines_of(svg_path, false)
 }
 
 /// What one plot of the report must show, computed here from the typed responses.
@@ -218,11 +224,33 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
     found.sort();
     let expected: Vec<String> = want.keys().map(|id| format!("{id}.svg")).collect();
     assert_eq!(found, expected);
+    // `predict`'s curves: one per workload, parameters and architecture, dashed, on the
+    // duration and cost plots.
+    let mut functions: BTreeMap<String, std::collections::BTreeSet<(Arch, String)>> =
+        BTreeMap::new();
+    for r in &responses {
+        let params = serde_json::to_value(&r.result).unwrap()["params"].to_string();
+        functions
+            .entry(r.workload().to_string())
+            .or_default()
+            .insert((arch(r), params));
+    }
     for (id, e) in &want {
         assert_eq!(
             polylines(&out.join(format!("svg/{id}.svg"))),
             e.series.len() + e.guides,
             "{id}: series + reference lines"
+        );
+        let (w, plot) = id.split_once('-').unwrap();
+        let predicted = if plot == "duration" || plot == "cost" {
+            functions[w].len()
+        } else {
+            0
+        };
+        assert_eq!(
+            polylines_of(&out.join(format!("svg/{id}.svg")), true),
+            predicted,
+            "{id}: predicted curves"
         );
         // Tables hold the numbers: median and min–max per series and memory size.
         for (series, by_mb) in &e.series {
@@ -236,6 +264,13 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
             }
         }
     }
+    for w in WORKLOADS {
+        assert!(
+            md.contains(&format!("\n## {w}\n")) && md.contains("### Predicted from one run"),
+            "{w}"
+        );
+    }
+    assert!(md.contains("- fastest: 1769 MB"), "{md}");
     // Self-contained: the HTML inlines every plot.
     assert_eq!(html.matches("<svg").count(), want.len());
     assert!(!html.contains("<img"), "report.html must not link files");

@@ -359,6 +359,9 @@ pub struct Base {
     pub memory_mb: u32,
     /// The cores it could use.
     pub cores: u32,
+    /// Run under `emulate`, and the CFS period its cgroup had.
+    pub emulated: bool,
+    pub period_ms: Option<f64>,
     pub share_from: String,
     pub works: Vec<Work>,
     /// For the memory guard at other sizes (none for a function described by hand).
@@ -377,6 +380,8 @@ impl Base {
 #[derive(Clone, Debug)]
 pub struct Group {
     pub function: String,
+    /// A short label of the function (the workload's `experiment`).
+    pub label: String,
     pub workload: String,
     pub arch: Arch,
     /// Whether the bases are cold runs (only when no warm run was given).
@@ -506,6 +511,7 @@ pub fn group_runs(runs: Vec<Run>) -> Vec<Group> {
             bases.sort_by(|a, b| a.cpu_ms().total_cmp(&b.cpu_ms()));
             Group {
                 workload: used[0].workload().to_string(),
+                label: used[0].results.experiment(),
                 function,
                 arch,
                 cold,
@@ -529,6 +535,8 @@ fn base_of(r: &Run) -> Base {
         origin: r.origin.clone(),
         memory_mb: r.memory_mb,
         cores: r.measured.cores,
+        emulated: r.emulated,
+        period_ms: r.period_ms,
         share_from: r.share_from.clone(),
         works: model::works(&phases, &r.measured),
         results: Some(r.results.clone()),
@@ -553,6 +561,7 @@ fn hand_group(h: &Hand) -> Group {
             h.duration_ms, h.cpu_ms, h.threads, h.at_mb
         ),
         workload: "by hand".into(),
+        label: "your function".into(),
         arch: h.arch,
         cold: false,
         init_ms: h.init_ms,
@@ -560,6 +569,8 @@ fn hand_group(h: &Hand) -> Group {
             origin: "--at".into(),
             memory_mb: h.at_mb,
             cores: lm::visible_cores(h.at_mb),
+            emulated: false,
+            period_ms: None,
             share_from: format!(
                 "Lambda's rule at {} MB: {:.3} vCPU",
                 h.at_mb,
@@ -657,19 +668,28 @@ pub fn ms(v: f64) -> String {
 
 /// Where a group's prediction comes from, in one paragraph.
 pub fn describe(g: &Group, options: &Options) -> String {
+    describe_with(g, options, true)
+}
+
+/// `describe`, naming the file (and line) of the run it comes from or not.
+pub fn describe_with(g: &Group, options: &Options, with_origin: bool) -> String {
     let mut s = format!("{} on {}\n", g.function, g.arch);
     let n = g.bases.len();
     let b = g.base();
     let kind = if g.cold { "cold" } else { "warm" };
     let _ = writeln!(
         s,
-        "  from {}: {} at {} MB; share: {}",
+        "  from {}{} at {} MB; share: {}",
         if n == 1 {
             format!("1 {kind} run")
         } else {
             format!("the median by CPU time of {n} {kind} runs")
         },
-        b.origin,
+        if with_origin {
+            format!(": {}", b.origin)
+        } else {
+            String::new()
+        },
         b.memory_mb,
         b.share_from
     );

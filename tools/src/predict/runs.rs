@@ -2,7 +2,7 @@
 //! architecture, and its phases; or why it cannot be one, in words.
 
 use super::model::Measured;
-use crate::report::input::Row;
+use crate::report::input::{Row, Source};
 use lambda_probe::lambda_model::{self as lm, Arch};
 use lambda_probe::response::Response;
 use lambda_probe::workloads::Results;
@@ -23,6 +23,9 @@ pub struct Run {
     /// Process start → first invocation (the probe's INIT), ms.
     pub init_ms: f64,
     pub page_bytes: u64,
+    /// Run under `emulate`'s limits, and the CFS period its cgroup had, if it read one.
+    pub emulated: bool,
+    pub period_ms: Option<f64>,
     pub results: Results,
 }
 
@@ -49,7 +52,9 @@ pub fn function_key(results: &Results) -> String {
 
 /// A row of `report`'s reader as the model's input, or why it cannot be one.
 pub fn from_row(row: &Row) -> Result<Run, String> {
-    from_response(&row.origin, &row.response, row.memory_mb)
+    let mut run = from_response(&row.origin, &row.response, row.memory_mb)?;
+    run.emulated = row.source == Source::Emulated;
+    Ok(run)
 }
 
 /// `memory_mb`: the size it ran (or was emulated) at.
@@ -112,6 +117,8 @@ pub fn from_response(origin: &str, r: &Response, memory_mb: u32) -> Result<Run, 
         cold: env.invocation.cold_start,
         init_ms: env.invocation.init_ms,
         page_bytes: env.page_size_bytes,
+        emulated: false,
+        period_ms: cg.cpu_period_us.map(|us| us as f64 / 1000.0),
         results: r.result.clone(),
     })
 }

@@ -54,6 +54,8 @@ pub struct Plot {
     pub marks: Vec<Mark>,
     /// A sentence under the plot.
     pub note: Option<String>,
+    /// `predict`'s curves, dashed with their range (duration and cost plots).
+    pub predicted: Vec<super::predicted::Curve>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -62,6 +64,8 @@ pub struct Section {
     pub plots: Vec<Plot>,
     /// Why a plot is missing, or other facts worth saying.
     pub notes: Vec<String>,
+    /// What `predict` makes of the section's runs.
+    pub predicted: super::predicted::Predicted,
 }
 
 /// Group (series name, memory) → values, then summarise.
@@ -113,6 +117,7 @@ fn plot(
         vlines: vec![],
         marks: vec![],
         note: None,
+        predicted: vec![],
     }
 }
 
@@ -236,6 +241,7 @@ pub fn sections(rows: &[Row]) -> Vec<Section> {
                 "No results of these workloads among the inputs: {}.",
                 missing.join(", ")
             )],
+            predicted: Default::default(),
         });
     }
     out
@@ -252,9 +258,13 @@ fn section(workload: &str, rows: &[&Row]) -> Section {
         3,
         |r| Some(r.response.result.common().wall_ms),
     );
+    let predicted = super::predicted::for_rows(rows);
     let mut plots: Vec<Plot> = Vec::new();
     if let Some(d) = &duration {
-        plots.push(d.clone());
+        plots.push(Plot {
+            predicted: predicted.duration.clone(),
+            ..d.clone()
+        });
     }
     match per_row_plot(
         rows,
@@ -290,6 +300,7 @@ fn section(workload: &str, rows: &[&Row]) -> Section {
             },
         ) {
             c.marks = cost_marks(&c, d);
+            c.predicted = predicted.cost.clone();
             c.note = Some(format!(
                 "{} + $0.20 per million requests; duration = summary.wall_ms rounded up to 1 ms (Lambda bills in 1 ms steps; the handler's own time, without runtime overhead or INIT). Triangle: cheapest; circle: fastest.",
                 Arch::ALL
@@ -310,6 +321,7 @@ fn section(workload: &str, rows: &[&Row]) -> Section {
         workload: workload.into(),
         plots,
         notes,
+        predicted,
     }
 }
 

@@ -103,6 +103,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
             }
             h.push_str("</div></div>\n");
         }
+        super::predicted::html(&s.predicted, &mut h);
     }
     h.push_str("</body></html>\n");
     h

@@ -25,6 +25,7 @@ pub fn render(r: &Report) -> String {
                 let _ = writeln!(md, "{n}\n");
             }
         }
+        super::predicted::markdown(&s.predicted, &mut md);
     }
     md
 }

@@ -6,6 +6,7 @@ mod html;
 pub mod input;
 mod markdown;
 pub mod plot;
+pub mod predicted;
 
 use figures::{Plot, Section};
 use input::Inputs;

@@ -19,10 +19,18 @@ const PALETTE: [RGBColor; 8] = [
 /// Memory axis ticks: readable from 128 to 10,240 MB.
 const MEMORY_TICKS: [f64; 7] = [128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 10240.0];
 
+/// plotters' SVG backend has no dashed polyline (its dashed series draws every dash as a
+/// polyline of its own): predicted curves are drawn with this opacity, used by nothing else,
+/// and given a dash pattern in the SVG text afterwards.
+const PREDICTED_OPACITY: f64 = 0.9;
+
 pub fn svg(plot: &Plot) -> Result<String, String> {
     let mut out = String::new();
     draw(plot, &mut out).map_err(|e| format!("plot {}: {e}", plot.id))?;
-    Ok(out)
+    Ok(out.replace(
+        &format!("opacity=\"{PREDICTED_OPACITY}\""),
+        &format!("opacity=\"{PREDICTED_OPACITY}\" stroke-dasharray=\"7 4\""),
+    ))
 }
 
 fn draw(plot: &Plot, out: &mut String) -> Result<(), String> {
@@ -36,6 +44,11 @@ fn draw(plot: &Plot, out: &mut String) -> Result<(), String> {
             plot.references
                 .iter()
                 .flat_map(|r| r.points.iter().map(|p| p.1)),
+        )
+        .chain(
+            plot.predicted
+                .iter()
+                .flat_map(|c| c.points.iter().map(|p| p.3)),
         )
         .fold(0.0f64, f64::max);
     if y_max <= 0.0 || !y_max.is_finite() {
@@ -94,6 +107,28 @@ fn draw(plot: &Plot, out: &mut String) -> Result<(), String> {
                 ))
                 .map_err(err)?;
         }
+    }
+    // Predictions: a dashed line (drawn as dashes, not a polyline) over a band of its range, in
+    // colours after the measured series'.
+    for (i, c) in plot.predicted.iter().enumerate() {
+        let color = PALETTE[(plot.series.len() + i) % PALETTE.len()];
+        let mut band: Vec<(f64, f64)> = c.points.iter().map(|p| (p.0, p.3)).collect();
+        band.extend(c.points.iter().rev().map(|p| (p.0, p.2)));
+        if band.len() >= 3 {
+            chart
+                .plotting_area()
+                .draw(&Polygon::new(band, color.mix(0.18).filled()))
+                .map_err(err)?;
+        }
+        // One polyline, made dashed after drawing (see `PREDICTED_OPACITY`).
+        chart
+            .draw_series(LineSeries::new(
+                c.points.iter().map(|p| (p.0, p.1)),
+                color.mix(PREDICTED_OPACITY).stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(c.name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 1), (x + 14, y + 1)], color.filled()));
     }
     for r in &plot.references {
         let style = BLACK.mix(0.55).stroke_width(1);
