@@ -155,8 +155,8 @@ pub fn check(groups: &[Group], points: &[Point], options: &Options) -> Report {
             .enumerate()
             .filter(|(_, p)| {
                 p.function.as_deref() == Some(g.function.as_str())
-                    && p.arch.is_none_or(|a| a == g.arch)
-                    && p.cold.is_none_or(|c| c == g.cold)
+                    && p.arch.map_or(true, |a| a == g.arch)
+                    && p.cold.map_or(true, |c| c == g.cold)
                     && !bases.contains(&p.origin.as_str())
             })
             .collect();
