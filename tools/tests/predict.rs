@@ -64,7 +64,16 @@ fn probe() -> PathBuf {
 }
 
 fn run_probe(payload: &Value) -> Value {
-    let mut child = Command::new(probe())
+    run_probe_at(payload, None)
+}
+
+/// `lambda-probe run`, with AWS_LAMBDA_FUNCTION_MEMORY_SIZE set when a size is given.
+fn run_probe_at(payload: &Value, memory_mb: Option<u32>) -> Value {
+    let mut cmd = Command::new(probe());
+    if let Some(m) = memory_mb {
+        cmd.env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", m.to_string());
+    }
+    let mut child = cmd
         .args(["run", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -240,6 +249,60 @@ fn a_function_described_by_hand_gets_every_size_and_its_recommendations() {
             .contains("no x86_64 run"),
         "{x86}"
     );
+}
+
+#[test]
+fn a_run_predicts_every_size_and_prices_a_power_tuning_sweep() {
+    let payload =
+        json!({"workload":"pbkdf2","hash":"sha256","iterations":3000,"passwords":2,"threads":[2]});
+    let run = run_probe_at(&payload, Some(1024));
+    let file = write("pbkdf2-1024.json", &run.to_string());
+    let out = tools(&["predict", file.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out);
+    let sizes: Vec<u64> = lines
+        .iter()
+        .filter_map(|l| l["memory_mb"].as_u64())
+        .collect();
+    // Every 64 MB from 128 to 10,240 MB, and the edges of the model.
+    for m in [128, 192, 1769, 3008, 3009, 3538, 10_240] {
+        assert!(sizes.contains(&m), "{m}");
+    }
+    let at = |m: u64| lines.iter().find(|l| l["memory_mb"] == m).unwrap();
+    assert_eq!(at(1024)["bound"], "cpu-share");
+    assert_eq!(at(3538)["bound"], "threads");
+    assert!(at(128)["predicted_ms"].as_f64() > at(1024)["predicted_ms"].as_f64());
+    assert!(at(1024)["low_ms"].as_f64() <= at(1024)["predicted_ms"].as_f64());
+    assert!(at(1024)["predicted_ms"].as_f64() <= at(1024)["high_ms"].as_f64());
+    let recs = &lines.last().unwrap()["recommendations"];
+    let x86 = recs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["arch"] == "x86_64")
+        .unwrap();
+    assert!(x86["recommendations"]["balanced"]["memory_mb"]
+        .as_u64()
+        .is_some());
+    // A Power Tuning input with this payload: priced, and its pick named.
+    let input = write(
+        "pt.json",
+        &json!({"num": 5, "strategy": "speed", "powerValues": [128, 1769, 3538], "payload": payload})
+            .to_string(),
+    );
+    let out = tools(&[
+        "predict",
+        file.to_str().unwrap(),
+        "--memory",
+        "1769",
+        "--power-tuning",
+        input.to_str().unwrap(),
+    ]);
+    let table = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(table.contains("| pt | x86_64 | 15 (3 cold) |"), "{table}");
+    assert!(table.contains("3538 MB (speed)"), "{table}");
+    assert!(table.contains("arm64: not predicted"), "{table}");
 }
 
 /// An HTTP/1.1 server answering every request on a connection at once.

@@ -150,19 +150,20 @@ pub fn check(groups: &[Group], points: &[Point], options: &Options) -> Report {
     let mut functions = Vec::new();
     for g in groups {
         let bases: Vec<&str> = g.bases.iter().map(|b| b.origin.as_str()).collect();
+        let same = |p: &Point| {
+            p.function.as_deref() == Some(g.function.as_str())
+                && p.arch.map_or(true, |a| a == g.arch)
+                && p.cold.map_or(true, |c| c == g.cold)
+        };
+        for (i, _) in points.iter().enumerate().filter(|(_, p)| same(p)) {
+            used[i] = true;
+        }
+        // The runs the prediction is made from are never compared with it.
         let mine: Vec<(usize, &Point)> = points
             .iter()
             .enumerate()
-            .filter(|(_, p)| {
-                p.function.as_deref() == Some(g.function.as_str())
-                    && p.arch.map_or(true, |a| a == g.arch)
-                    && p.cold.map_or(true, |c| c == g.cold)
-                    && !bases.contains(&p.origin.as_str())
-            })
+            .filter(|(_, p)| same(p) && !bases.contains(&p.origin.as_str()))
             .collect();
-        for (i, _) in &mine {
-            used[*i] = true;
-        }
         let mut sizes: Vec<u32> = mine.iter().filter_map(|(_, p)| p.memory_mb).collect();
         sizes.sort_unstable();
         sizes.dedup();
@@ -414,4 +415,140 @@ pub fn table(report: &Report, problems: &[String]) -> String {
         let _ = writeln!(out, "not read: {p}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::predict::model::Work;
+    use crate::predict::Base;
+
+    /// One thread, 1,000 ms of CPU, nothing else: C ÷ min(s, 1).
+    fn group() -> Group {
+        Group {
+            function: "f".into(),
+            label: "f".into(),
+            workload: "pbkdf2".into(),
+            arch: Arch::X86_64,
+            cold: true,
+            init_ms: 0.0,
+            bases: vec![Base {
+                origin: "base".into(),
+                memory_mb: 1024,
+                cores: 2,
+                emulated: true,
+                period_ms: Some(100.0),
+                share_from: "test".into(),
+                works: vec![Work {
+                    name: "w".into(),
+                    cpu_ms: 1000.0,
+                    threads: 1.0,
+                    wait_ms: 0.0,
+                    wait_low_ms: 0.0,
+                    wait_high_ms: 0.0,
+                    new_pages: None,
+                    fault_ms: None,
+                }],
+                results: None,
+                page_bytes: 4096,
+            }],
+        }
+    }
+
+    fn point(memory_mb: u32, wall_ms: f64, quota_vcpu: Option<f64>) -> Point {
+        Point {
+            origin: format!("m{memory_mb}"),
+            function: Some("f".into()),
+            arch: Some(Arch::X86_64),
+            memory_mb: Some(memory_mb),
+            cold: Some(true),
+            outcome: Outcome::Ran {
+                wall_ms,
+                quota_vcpu,
+                cores: Some(2),
+            },
+        }
+    }
+
+    fn options() -> Options {
+        Options {
+            period_ms: 100.0,
+            host_cores: Some(2),
+            ..Options::lambda()
+        }
+    }
+
+    #[test]
+    fn errors_inside_and_the_verdict() {
+        let g = group();
+        let at = |m| g.at(m, &options());
+        let p512 = at(512).predicted_ms;
+        let points = vec![
+            // 512 MB: exactly as predicted, twice; 1,769 MB: 10% slow.
+            point(512, p512, Some(lm::vcpu_share(512))),
+            point(512, p512, Some(lm::vcpu_share(512))),
+            point(1769, 1100.0, Some(1.0)),
+            // Another function's run, and a run that did not get Lambda's share: not counted.
+            Point {
+                function: Some("g".into()),
+                ..point(512, 1.0, None)
+            },
+            point(3538, 5000.0, Some(1.5)),
+            // The base itself is never compared with.
+            Point {
+                origin: "base".into(),
+                ..point(1024, 1.0, None)
+            },
+        ];
+        let r = check(&[g.clone()], &points, &options());
+        assert_eq!(r.unmatched, 1);
+        let f = &r.functions[0];
+        assert_eq!(
+            f.rows.iter().map(|r| r.memory_mb).collect::<Vec<_>>(),
+            vec![512, 1769, 3538]
+        );
+        assert_eq!(f.rows[0].error_pct, Some(0.0));
+        assert_eq!(f.rows[0].inside, 2);
+        assert_eq!(f.rows[1].error_pct, Some(round(-100.0 / 11.0, 2)));
+        assert_eq!(f.rows[1].inside, 0);
+        assert!(f.rows[2]
+            .excluded
+            .as_deref()
+            .unwrap()
+            .contains("1.500 vCPU"));
+        assert_eq!((f.inside, f.measured_runs), (2, 3));
+        assert_eq!(f.median_abs_error_pct, Some(round(100.0 / 11.0 / 2.0, 2)));
+        assert!(verdict(&r, Some(5.0), Some(50.0)).is_ok());
+        let e = verdict(&r, Some(4.0), Some(90.0)).unwrap_err();
+        assert!(
+            e.contains("median absolute error") && e.contains("2 of 3"),
+            "{e}"
+        );
+        // No measured run of the function at all is a failure too.
+        let none = check(&[g], &[], &options());
+        assert!(verdict(&none, None, None)
+            .unwrap_err()
+            .contains("no measured run"));
+    }
+
+    #[test]
+    fn runs_that_did_not_run_are_compared_with_the_memory_fit() {
+        let g = group();
+        let points = vec![Point {
+            outcome: Outcome::DidNotRun("OverBudget: too big".into()),
+            ..point(128, 0.0, None)
+        }];
+        let r = check(&[g], &points, &options());
+        let row = &r.functions[0].rows[0];
+        assert_eq!(
+            (row.runs, row.did_not_run, row.predicted_refused),
+            (0, 1, false)
+        );
+        assert_eq!(row.error_pct, None);
+        assert_eq!(
+            (r.functions[0].fit_agreed, r.functions[0].fit_compared),
+            (0, 1)
+        );
+        assert!(table(&r, &[]).contains("1 did not run; predicted to fit"));
+    }
 }
