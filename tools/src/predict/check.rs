@@ -500,7 +500,7 @@ mod tests {
                 ..point(1024, 1.0, None)
             },
         ];
-        let r = check(&[g.clone()], &points, &options());
+        let r = check(std::slice::from_ref(&g), &points, &options());
         assert_eq!(r.unmatched, 1);
         let f = &r.functions[0];
         assert_eq!(
