@@ -103,6 +103,10 @@ pub struct Phase {
     /// fault-free reference in the same run (memset's repaint, alloc's reuse pass); part of
     /// `cpu_ms` (the kernel's time on the faulting thread), not added to it.
     pub fault_ms: Option<f64>,
+    /// How far the CPU time of the phase's equal work items (pbkdf2's passwords) strayed from
+    /// their median in this run, as a fraction of it: how much the same work's CPU time moves
+    /// on this machine, when the workload has equal items to tell.
+    pub cpu_spread: Option<f64>,
 }
 
 impl Phase {
@@ -116,6 +120,7 @@ impl Phase {
             waits: false,
             new_pages: None,
             fault_ms: None,
+            cpu_spread: None,
         }
     }
 }

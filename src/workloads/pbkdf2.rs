@@ -247,15 +247,31 @@ impl Workload for Pbkdf2 {
             .levels
             .iter()
             .map(|l| {
-                Phase::cpu(
-                    threads_label(l.threads),
-                    l.wall_ms,
-                    l.cpu_ms,
-                    busy_threads(l.threads, l.passwords_done),
-                )
+                let cpu: Vec<f64> = run
+                    .samples
+                    .iter()
+                    .filter(|s| s.threads == l.threads)
+                    .map(|s| s.cpu_us as f64)
+                    .collect();
+                Phase {
+                    cpu_spread: spread(&cpu),
+                    ..Phase::cpu(
+                        threads_label(l.threads),
+                        l.wall_ms,
+                        l.cpu_ms,
+                        busy_threads(l.threads, l.passwords_done),
+                    )
+                }
             })
             .collect()
     }
+}
+
+/// The largest distance of a value from the median, as a fraction of the median; `None` for
+/// fewer than two values.
+fn spread(values: &[f64]) -> Option<f64> {
+    let m = crate::measure::stats::median(values).filter(|m| *m > 0.0 && values.len() > 1)?;
+    Some(values.iter().map(|v| (v - m).abs()).fold(0.0, f64::max) / m)
 }
 
 /// The threads `passwords` equal tasks keep busy on average on a pool of `threads`.
@@ -613,6 +629,11 @@ mod tests {
             ("3 threads", 2.0)
         );
         assert!(phases.iter().all(|p| !p.waits && p.cpu_ms > 0.0));
+        assert!(phases
+            .iter()
+            .all(|p| p.cpu_spread.is_some_and(|s| s >= 0.0)));
+        assert_eq!(spread(&[90.0, 100.0, 100.0, 120.0]), Some(0.2));
+        assert_eq!(spread(&[100.0]), None);
         assert_eq!(phases[1].wall_ms, out.figures.levels[1].wall_ms);
     }
 

@@ -448,6 +448,7 @@ mod tests {
                     wait_high_ms: 0.0,
                     new_pages: None,
                     fault_ms: None,
+                    cpu_spread: 0.0,
                 }],
                 results: None,
                 page_bytes: 4096,

@@ -725,6 +725,9 @@ pub fn describe_with(g: &Group, options: &Options, with_origin: bool) -> String 
                     );
                 }
             }
+            if w.cpu_spread > 0.0 {
+                let _ = write!(p, " (its items' CPU within ±{:.1}%)", w.cpu_spread * 100.0);
+            }
             if let (Some(f), Some(n)) = (w.fault_ms, w.new_pages) {
                 let _ = write!(p, " (page faults: {n} new pages, ~{} ms)", ms(f));
             } else if let Some(n) = w.new_pages.filter(|&n| n > 0) {

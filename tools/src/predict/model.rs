@@ -29,6 +29,11 @@
 //! `u`; one that ends mid-period runs its last partial quota at full speed and gains up to `u`.
 //! The prediction takes half of each gain (`fluid − u` for a run held back throughout), the
 //! range all of them (`fluid − 2u … fluid + u`), never below the run with no share at all.
+//!
+//! The same work does not always take the same CPU time (caches, a busy sibling hyperthread,
+//! the hypervisor). Where the run has equal items of work (pbkdf2's passwords), the range also
+//! takes each phase's CPU time as far below and above as the run's items strayed from their
+//! median.
 
 use lambda_probe::lambda_model as lm;
 use lambda_probe::workloads::Phase;
@@ -80,6 +85,9 @@ pub struct Work {
     /// Page faults and their cost, part of `cpu_ms` (see `Phase`).
     pub new_pages: Option<u64>,
     pub fault_ms: Option<f64>,
+    /// How much the same work's CPU time moved within the run (a fraction; 0 when the run
+    /// cannot tell): the range takes the CPU time that much lower and higher.
+    pub cpu_spread: f64,
 }
 
 /// The run's phases as work: each phase's wait found from the run (see the module
@@ -119,6 +127,7 @@ fn work(p: &Phase, run: &Measured) -> Work {
         wait_high_ms: high,
         new_pages: p.new_pages,
         fault_ms: p.fault_ms,
+        cpu_spread: p.cpu_spread.unwrap_or(0.0).clamp(0.0, 1.0),
     }
 }
 
@@ -198,21 +207,21 @@ pub fn predict(works: &[Work], target: &Target) -> At {
     for w in works {
         // Not held back, the phase runs its CPU on its threads, at most the cores it sees.
         let rate = w.threads.min(cores as f64);
-        let phase_ms = |wait: f64| -> (f64, bool) {
-            if w.cpu_ms <= 0.0 {
+        let phase_ms = |wait: f64, cpu: f64| -> (f64, bool) {
+            if cpu <= 0.0 {
                 return (wait, false);
             }
-            let free = wait + w.cpu_ms / rate;
-            let held = w.cpu_ms / share;
+            let free = wait + cpu / rate;
+            let held = cpu / share;
             if held > free {
                 (held, true)
             } else {
                 (free, false)
             }
         };
-        let (ms, held_back) = phase_ms(w.wait_ms);
-        let (ms_low, _) = phase_ms(w.wait_low_ms);
-        let (ms_high, _) = phase_ms(w.wait_high_ms);
+        let (ms, held_back) = phase_ms(w.wait_ms, w.cpu_ms);
+        let (ms_low, _) = phase_ms(w.wait_low_ms, w.cpu_ms * (1.0 - w.cpu_spread));
+        let (ms_high, _) = phase_ms(w.wait_high_ms, w.cpu_ms * (1.0 + w.cpu_spread));
         point += ms;
         low += ms_low;
         high += ms_high;
@@ -333,6 +342,7 @@ mod tests {
             wait_high_ms: 0.0,
             new_pages: None,
             fault_ms: None,
+            cpu_spread: 0.0,
         }
     }
 
@@ -507,6 +517,34 @@ mod tests {
         let u = 100.0 * (1.0 - s / 2.0);
         assert!(close(e.fluid_ms - e.low_ms, 1.5 * u), "{e:?}");
         assert!(close(e.high_ms, e.fluid_ms), "{e:?}");
+    }
+
+    #[test]
+    fn the_cpu_spread_of_equal_items_widens_the_range() {
+        let w = [Work {
+            cpu_spread: 0.05,
+            ..cpu_work(1000.0, 1.0)
+        }];
+        let a = at(&w, 3538);
+        assert!(close(a.predicted_ms, 1000.0));
+        assert!(close(a.low_ms, 950.0) && close(a.high_ms, 1050.0), "{a:?}");
+        // Held back: the spread and the period's range together.
+        let b = at(&w, 884);
+        let (fluid, u) = (1000.0 / lm::vcpu_share(884), 100.0 * (1.0 - lm::vcpu_share(884)));
+        assert!(close(b.low_ms, 0.95 * fluid - 2.0 * u), "{b:?}");
+        assert!(close(b.high_ms, 1.05 * fluid + u), "{b:?}");
+        // From the phase as the probe reports it.
+        let run = Measured {
+            share_vcpu: Some(1.0),
+            cores: 2,
+            wall_ms: 100.0,
+            cpu_ms: 100.0,
+        };
+        let p = Phase {
+            cpu_spread: Some(0.02),
+            ..Phase::cpu("1 thread", 100.0, 100.0, 1.0)
+        };
+        assert_eq!(works(&[p], &run)[0].cpu_spread, 0.02);
     }
 
     #[test]

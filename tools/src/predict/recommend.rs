@@ -216,6 +216,7 @@ mod tests {
             wait_high_ms: wait_ms,
             new_pages: None,
             fault_ms: None,
+            cpu_spread: 0.0,
         }
     }
 
