@@ -45,6 +45,21 @@ def load():
     return f"load {one:.2f} (5 min {five:.2f})"
 
 
+def busy_s():
+    """CPU-seconds the whole machine has been busy (all CPUs), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_s():
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run(cmd, env=None):
     proc = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -55,17 +70,23 @@ def run(cmd, env=None):
 def emulate_both(tools, payload, base, sweep, runs, env=None):
     """The 1,024 MB run, then the sweep; the load average around each."""
     notes = []
+    others = []
     for memory, extra, out in [
         (str(BASE_MB), [], base),
         (SIZES_MB, ["--runs", str(runs), "--fresh-process"], sweep),
     ]:
         before = load()
-        started = time.monotonic()
+        started, busy0, ours0 = time.monotonic(), busy_s(), children_s()
         proc = run([tools, "emulate", "--memory", memory, "--payload", payload, *extra, "--out", out], env)
         if proc.returncode != 0:
             raise SystemExit(f"emulate {payload} at {memory} MB failed")
-        notes.append(f"emulate {memory} MB: {time.monotonic() - started:.0f} s, {before} → {load()}")
-    return notes
+        wall = time.monotonic() - started
+        # The CPU other processes took meanwhile (moto's for io, which is not a child yet).
+        other = max(0.0, (busy_s() - busy0) - (children_s() - ours0)) / (wall * os.cpu_count()) * 100
+        others.append(other)
+        notes.append(f"emulate {memory} MB: {wall:.0f} s, {before} → {load()}; other processes used "
+                     f"{other:.0f}% of the machine meanwhile")
+    return notes, others
 
 
 def main(argv):
@@ -96,9 +117,10 @@ def main(argv):
             with LocalDynamoDB() as db, DelayProxy(db.port, IO_DELAY_MS) as proxy:
                 env = {**os.environ, **db.env,
                        "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{proxy.port}"}
-                notes = emulate_both(args.tools, payload, base, sweep, args.runs, env)
+                notes, others = emulate_both(args.tools, payload, base, sweep, args.runs, env)
         else:
-            notes = emulate_both(args.tools, payload, base, sweep, args.runs)
+            notes, others = emulate_both(args.tools, payload, base, sweep, args.runs)
+        (out / f"{name}.others.json").write_text(json.dumps(others))
         for n in notes:
             print(f"   {n}", flush=True)
         first = json.loads(base.read_text().splitlines()[0])
