@@ -16,6 +16,7 @@ const SAME_SHARE: f64 = 0.01;
 pub enum Outcome {
     Ran {
         wall_ms: f64,
+        cpu_ms: f64,
         /// The quota and cores it ran with, when it read them.
         quota_vcpu: Option<f64>,
         cores: Option<u32>,
@@ -63,6 +64,7 @@ pub fn read_measured(paths: &[String]) -> (Vec<Point>, Vec<String>) {
                 } else {
                     Outcome::Ran {
                         wall_ms: r.result.common().wall_ms,
+                        cpu_ms: r.result.common().cpu_ms,
                         quota_vcpu: env.cgroup.cpu_quota_vcpu,
                         cores: env.affinity_cores.map(|c| c as u32),
                     }
@@ -111,6 +113,9 @@ pub struct Row {
     pub error_pct: Option<f64>,
     /// Measured runs inside [low, high].
     pub inside: usize,
+    /// The measured runs' CPU time over the base run's (median): not used by the prediction,
+    /// shown to tell an error of the model from the same work taking more or less CPU.
+    pub cpu_vs_base: Option<f64>,
     /// Runs that did not run (errors), and whether the prediction said so.
     pub did_not_run: usize,
     pub predicted_refused: bool,
@@ -227,6 +232,14 @@ fn row(g: &Group, m: u32, at_m: &[&Point], threads_needed: u32, options: &Option
         })
         .collect();
     let measured_ms = median(&walls);
+    let cpus: Vec<f64> = at_m
+        .iter()
+        .filter_map(|p| match p.outcome {
+            Outcome::Ran { cpu_ms, .. } => Some(cpu_ms),
+            Outcome::DidNotRun(_) => None,
+        })
+        .collect();
+    let base_cpu = g.base().cpu_ms();
     // A run that did not get Lambda's share, or fewer cores than the work could use, is not
     // a measurement of Lambda at this size.
     let share = lm::vcpu_share(m);
@@ -259,6 +272,9 @@ fn row(g: &Group, m: u32, at_m: &[&Point], threads_needed: u32, options: &Option
             .iter()
             .filter(|w| at.low_ms <= **w && **w <= at.high_ms)
             .count(),
+        cpu_vs_base: median(&cpus)
+            .filter(|_| base_cpu > 0.0)
+            .map(|c| round(c / base_cpu, 3)),
         did_not_run: at_m.len() - walls.len(),
         predicted_refused: g.refused_at(m).is_some(),
         excluded,
@@ -342,8 +358,8 @@ pub fn table(report: &Report, problems: &[String]) -> String {
         out += &f.describe;
         let _ = writeln!(
             out,
-            "\n  {:>6}  {:>22}  {:>12}  {:>23}  {:>8}  {:>6}  note",
-            "MB", "measured ms (runs)", "predicted ms", "low – high", "error", "inside"
+            "\n  {:>6}  {:>22}  {:>12}  {:>23}  {:>8}  {:>6}  {:>6}  note",
+            "MB", "measured ms (runs)", "predicted ms", "low – high", "error", "inside", "CPU ×"
         );
         for r in &f.rows {
             let measured = r
@@ -369,7 +385,7 @@ pub fn table(report: &Report, problems: &[String]) -> String {
             }
             let _ = writeln!(
                 out,
-                "  {:>6}  {:>22}  {:>12}  {:>23}  {:>8}  {:>6}  {}",
+                "  {:>6}  {:>22}  {:>12}  {:>23}  {:>8}  {:>6}  {:>6}  {}",
                 r.memory_mb,
                 measured,
                 ms(r.predicted_ms),
@@ -382,6 +398,9 @@ pub fn table(report: &Report, problems: &[String]) -> String {
                 } else {
                     "-".into()
                 },
+                r.cpu_vs_base
+                    .map(|c| format!("{c:.2}"))
+                    .unwrap_or_else(|| "-".into()),
                 note.join("; ")
             );
         }
@@ -402,6 +421,13 @@ pub fn table(report: &Report, problems: &[String]) -> String {
             } else {
                 String::new()
             }
+        );
+    }
+    if report.functions.iter().any(|f| f.measured_runs > 0) {
+        out.push_str(
+            "CPU ×: the measured runs' CPU time over the base run's (median), not used by the \
+             prediction: far from 1, the same work took more or less CPU there (contention, \
+             caches, the host), which no memory model can see.\n",
         );
     }
     if report.unmatched > 0 {
@@ -465,6 +491,7 @@ mod tests {
             cold: Some(true),
             outcome: Outcome::Ran {
                 wall_ms,
+                cpu_ms: 1000.0,
                 quota_vcpu,
                 cores: Some(2),
             },

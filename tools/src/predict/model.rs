@@ -530,7 +530,10 @@ mod tests {
         assert!(close(a.low_ms, 950.0) && close(a.high_ms, 1050.0), "{a:?}");
         // Held back: the spread and the period's range together.
         let b = at(&w, 884);
-        let (fluid, u) = (1000.0 / lm::vcpu_share(884), 100.0 * (1.0 - lm::vcpu_share(884)));
+        let (fluid, u) = (
+            1000.0 / lm::vcpu_share(884),
+            100.0 * (1.0 - lm::vcpu_share(884)),
+        );
         assert!(close(b.low_ms, 0.95 * fluid - 2.0 * u), "{b:?}");
         assert!(close(b.high_ms, 1.05 * fluid + u), "{b:?}");
         // From the phase as the probe reports it.
