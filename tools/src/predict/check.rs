@@ -116,6 +116,10 @@ pub struct Row {
     /// The measured runs' CPU time over the base run's (median): not used by the prediction,
     /// shown to tell an error of the model from the same work taking more or less CPU.
     pub cpu_vs_base: Option<f64>,
+    /// The error had the base run's phases taken the measured runs' CPU time (`cpu_vs_base`
+    /// times theirs): the model's own error, without the CPU time's drift. A diagnosis, not a
+    /// prediction (it uses the measured runs).
+    pub error_at_their_cpu_pct: Option<f64>,
     /// Runs that did not run (errors), and whether the prediction said so.
     pub did_not_run: usize,
     pub predicted_refused: bool,
@@ -132,6 +136,8 @@ pub struct FunctionCheck {
     pub rows: Vec<Row>,
     pub median_abs_error_pct: Option<f64>,
     pub p90_abs_error_pct: Option<f64>,
+    /// The same, for `error_at_their_cpu_pct` (a diagnosis).
+    pub median_abs_error_at_their_cpu_pct: Option<f64>,
     pub inside: usize,
     pub measured_runs: usize,
     /// Sizes where the run did not fit as predicted, out of sizes where either said it would not.
@@ -195,6 +201,11 @@ pub fn check(groups: &[Group], points: &[Point], options: &Options) -> Report {
             .filter(|r| r.excluded.is_none())
             .filter_map(|r| r.error_pct.map(f64::abs))
             .collect();
+        let at_cpu: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.excluded.is_none())
+            .filter_map(|r| r.error_at_their_cpu_pct.map(f64::abs))
+            .collect();
         let counted = rows.iter().filter(|r| r.excluded.is_none());
         let fit_rows: Vec<&Row> = rows
             .iter()
@@ -205,6 +216,7 @@ pub fn check(groups: &[Group], points: &[Point], options: &Options) -> Report {
             arch: g.arch,
             median_abs_error_pct: median(&errors).map(|v| round(v, 2)),
             p90_abs_error_pct: percentile(&errors, 90.0).map(|v| round(v, 2)),
+            median_abs_error_at_their_cpu_pct: median(&at_cpu).map(|v| round(v, 2)),
             inside: counted.clone().map(|r| r.inside).sum(),
             measured_runs: counted.map(|r| r.runs).sum(),
             fit_agreed: fit_rows
@@ -240,6 +252,9 @@ fn row(g: &Group, m: u32, at_m: &[&Point], threads_needed: u32, options: &Option
         })
         .collect();
     let base_cpu = g.base().cpu_ms();
+    let cpu_ratio = median(&cpus)
+        .filter(|_| base_cpu > 0.0)
+        .map(|c| c / base_cpu);
     // A run that did not get Lambda's share, or fewer cores than the work could use, is not
     // a measurement of Lambda at this size.
     let share = lm::vcpu_share(m);
@@ -272,9 +287,27 @@ fn row(g: &Group, m: u32, at_m: &[&Point], threads_needed: u32, options: &Option
             .iter()
             .filter(|w| at.low_ms <= **w && **w <= at.high_ms)
             .count(),
-        cpu_vs_base: median(&cpus)
-            .filter(|_| base_cpu > 0.0)
-            .map(|c| round(c / base_cpu, 3)),
+        cpu_vs_base: cpu_ratio.map(|c| round(c, 3)),
+        error_at_their_cpu_pct: cpu_ratio
+            .zip(measured_ms.filter(|v| *v > 0.0))
+            .map(|(c, v)| {
+                let scaled: Vec<super::model::Work> = g
+                    .base()
+                    .works
+                    .iter()
+                    .map(|w| super::model::Work {
+                        cpu_ms: w.cpu_ms * c,
+                        ..w.clone()
+                    })
+                    .collect();
+                let target = super::model::Target {
+                    memory_mb: m,
+                    period_ms: options.period_ms,
+                    max_cores: options.host_cores,
+                };
+                let p = super::model::predict(&scaled, &target).predicted_ms;
+                round((p - v) / v * 100.0, 2)
+            }),
         did_not_run: at_m.len() - walls.len(),
         predicted_refused: g.refused_at(m).is_some(),
         excluded,
@@ -342,6 +375,7 @@ pub fn json_lines(report: &Report) -> String {
                 "arch": f.arch,
                 "median_abs_error_pct": f.median_abs_error_pct,
                 "p90_abs_error_pct": f.p90_abs_error_pct,
+                "median_abs_error_at_their_cpu_pct": f.median_abs_error_at_their_cpu_pct,
                 "inside": f.inside,
                 "measured_runs": f.measured_runs,
                 "fit_agreed": f.fit_agreed,
@@ -358,8 +392,15 @@ pub fn table(report: &Report, problems: &[String]) -> String {
         out += &f.describe;
         let _ = writeln!(
             out,
-            "\n  {:>6}  {:>22}  {:>12}  {:>23}  {:>8}  {:>6}  {:>6}  note",
-            "MB", "measured ms (runs)", "predicted ms", "low – high", "error", "inside", "CPU ×"
+            "\n  {:>6}  {:>22}  {:>12}  {:>23}  {:>8}  {:>6}  {:>6}  {:>10}  note",
+            "MB",
+            "measured ms (runs)",
+            "predicted ms",
+            "low – high",
+            "error",
+            "inside",
+            "CPU ×",
+            "at its CPU"
         );
         for r in &f.rows {
             let measured = r
@@ -385,7 +426,7 @@ pub fn table(report: &Report, problems: &[String]) -> String {
             }
             let _ = writeln!(
                 out,
-                "  {:>6}  {:>22}  {:>12}  {:>23}  {:>8}  {:>6}  {:>6}  {}",
+                "  {:>6}  {:>22}  {:>12}  {:>23}  {:>8}  {:>6}  {:>6}  {:>10}  {}",
                 r.memory_mb,
                 measured,
                 ms(r.predicted_ms),
@@ -401,15 +442,19 @@ pub fn table(report: &Report, problems: &[String]) -> String {
                 r.cpu_vs_base
                     .map(|c| format!("{c:.2}"))
                     .unwrap_or_else(|| "-".into()),
+                r.error_at_their_cpu_pct
+                    .map(|e| format!("{e:+.1}%"))
+                    .unwrap_or_else(|| "-".into()),
                 note.join("; ")
             );
         }
         let pct = |v: Option<f64>| v.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "\n  median |error| {}, p90 |error| {}; inside [low, high]: {} of {} measured runs ({:.0}%){}\n",
+            "\n  median |error| {}, p90 |error| {} (at their CPU: median {}); inside [low, high]: {} of {} measured runs ({:.0}%){}\n",
             pct(f.median_abs_error_pct),
             pct(f.p90_abs_error_pct),
+            pct(f.median_abs_error_at_their_cpu_pct),
             f.inside,
             f.measured_runs,
             inside_pct(f),
@@ -427,7 +472,8 @@ pub fn table(report: &Report, problems: &[String]) -> String {
         out.push_str(
             "CPU ×: the measured runs' CPU time over the base run's (median), not used by the \
              prediction: far from 1, the same work took more or less CPU there (contention, \
-             caches, the host), which no memory model can see.\n",
+             caches, the host), which no memory model can see. At its CPU: the error had the \
+             base run's work taken that CPU time (a diagnosis of the model, not a prediction).\n",
         );
     }
     if report.unmatched > 0 {
