@@ -53,11 +53,23 @@ def busy_s():
     return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def children_s():
+def ours_s(pids=()):
+    """CPU-seconds of this benchmark: its finished children (emulate and the probes), itself
+    (the delay proxy's threads) and `pids` still running (moto)."""
     import resource
 
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+    total = 0.0
+    for who in (resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF):
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 def run(cmd, env=None):
@@ -67,8 +79,9 @@ def run(cmd, env=None):
     return proc
 
 
-def emulate_both(tools, payload, base, sweep, runs, env=None):
-    """The 1,024 MB run, then the sweep; the load average around each."""
+def emulate_both(tools, payload, base, sweep, runs, env=None, pids=()):
+    """The 1,024 MB run, then the sweep; the load average around each, and the share of the
+    machine other processes took meanwhile."""
     notes = []
     others = []
     for memory, extra, out in [
@@ -76,13 +89,13 @@ def emulate_both(tools, payload, base, sweep, runs, env=None):
         (SIZES_MB, ["--runs", str(runs), "--fresh-process"], sweep),
     ]:
         before = load()
-        started, busy0, ours0 = time.monotonic(), busy_s(), children_s()
+        started, busy0, ours0 = time.monotonic(), busy_s(), ours_s(pids)
         proc = run([tools, "emulate", "--memory", memory, "--payload", payload, *extra, "--out", out], env)
         if proc.returncode != 0:
             raise SystemExit(f"emulate {payload} at {memory} MB failed")
         wall = time.monotonic() - started
-        # The CPU other processes took meanwhile (moto's for io, which is not a child yet).
-        other = max(0.0, (busy_s() - busy0) - (children_s() - ours0)) / (wall * os.cpu_count()) * 100
+        # The CPU other processes took meanwhile.
+        other = max(0.0, (busy_s() - busy0) - (ours_s(pids) - ours0)) / (wall * os.cpu_count()) * 100
         others.append(other)
         notes.append(f"emulate {memory} MB: {wall:.0f} s, {before} → {load()}; other processes used "
                      f"{other:.0f}% of the machine meanwhile")
@@ -117,7 +130,8 @@ def main(argv):
             with LocalDynamoDB() as db, DelayProxy(db.port, IO_DELAY_MS) as proxy:
                 env = {**os.environ, **db.env,
                        "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{proxy.port}"}
-                notes, others = emulate_both(args.tools, payload, base, sweep, args.runs, env)
+                notes, others = emulate_both(args.tools, payload, base, sweep, args.runs, env,
+                                             pids=[db._server.pid])
         else:
             notes, others = emulate_both(args.tools, payload, base, sweep, args.runs)
         (out / f"{name}.others.json").write_text(json.dumps(others))

@@ -2,23 +2,31 @@
 //! of the memory workloads (allocate, then paint). Two `getrusage` calls per reading, both
 //! outside the timed steps, and nanosecond resolution: a 1 MiB allocation takes well under 1 µs.
 
-use super::clock::{process_usage, ProcessUsage};
+use super::clock::{process_usage, thread_cpu_us, ProcessUsage};
 use std::time::Instant;
 
 /// An open reading: usage is taken first and the clock last, so the syscall is not timed.
 #[derive(Clone, Copy, Debug)]
 pub struct Laps {
     usage: ProcessUsage,
+    cpu_us: u64,
     last: Instant,
 }
 
 impl Laps {
     pub fn start() -> Self {
         let usage = process_usage();
+        let cpu_us = thread_cpu_us();
         Self {
             usage,
+            cpu_us,
             last: Instant::now(),
         }
+    }
+
+    /// CPU time of the calling thread since [`Laps::start`], in µs (read after the last lap).
+    pub fn cpu_us(&self) -> u64 {
+        thread_cpu_us().saturating_sub(self.cpu_us)
     }
 
     /// Wall time since the previous lap (or the start), in µs with ns resolution.
@@ -65,9 +73,15 @@ mod tests {
         std::hint::black_box(p);
         let touched = laps.lap_us();
         let faults = laps.new_pages();
+        let cpu = laps.cpu_us();
         // SAFETY: unmaps exactly the mapping made above.
         unsafe { libc::munmap(p, bytes) };
         assert!(slept >= 5000.0, "{slept}");
+        // Sleeping costs no CPU; painting does, never more than the wall it took.
+        assert!(
+            cpu as f64 <= touched + 5000.0 * 0.5 + 1000.0,
+            "{cpu} µs of CPU"
+        );
         assert!(touched > 0.0 && touched < slept * 100.0, "{touched}");
         // Other test threads may fault too: at least one fault per page, not an exact count.
         assert!(

@@ -189,8 +189,16 @@ impl Workload for Memset {
         if !run.samples.is_empty() {
             let painted_ms = walls.iter().sum::<f64>() / 1000.0;
             let wall_ms = f.repeats_wall_ms.unwrap_or(painted_ms);
+            let cpu: Vec<f64> = run
+                .samples
+                .iter()
+                .filter_map(|s| s.cpu_us.map(|c| c as f64))
+                .collect();
             out.push(Phase {
                 new_pages: Some(run.samples.iter().map(|s| s.new_pages).sum()),
+                cpu_spread: (cpu.len() == run.samples.len())
+                    .then(|| super::item_spread(&cpu))
+                    .flatten(),
                 ..Phase::cpu(
                     if f.first_touch {
                         "repeats (first touch)"
@@ -216,6 +224,9 @@ pub struct RepeatSample {
     pub gb_per_s: f64,
     /// Minor page faults of the process over the paint.
     pub new_pages: u64,
+    /// CPU time of the thread that painted (the wall may also hold time waiting for a CPU share).
+    #[serde(default)]
+    pub cpu_us: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -319,12 +330,14 @@ pub fn run(
         m.paint(fill);
         let wall_us = laps.lap_us();
         let new_pages = laps.new_pages();
+        let cpu_us = laps.cpu_us();
         drop(fresh);
         samples.push(RepeatSample {
             repeat,
             wall_us: round(wall_us, 3),
             gb_per_s: round(gb_per_s(p.bytes, wall_us), 3),
             new_pages,
+            cpu_us: Some(cpu_us),
         });
     }
     let repeats = repeats_span.close();
@@ -442,6 +455,8 @@ mod tests {
         assert!(repeats.wall_ms >= painted / 1000.0 - 0.01, "{repeats:?}");
         assert_eq!(repeats.cpu_ms, out.figures.repeats_cpu_ms.unwrap());
         assert!(phases.iter().all(|p| !p.waits && p.threads == 1.0));
+        assert!(out.samples.iter().all(|s| s.cpu_us.is_some()));
+        assert!(repeats.cpu_spread.is_some() && warm.cpu_spread.is_none());
     }
 
     #[test]

@@ -109,6 +109,14 @@ pub struct Phase {
     pub cpu_spread: Option<f64>,
 }
 
+/// How far equal items of work strayed in CPU time: half the width of their middle 80%
+/// (p10 to p90) over their median; `None` for fewer than two items.
+pub fn item_spread(cpu: &[f64]) -> Option<f64> {
+    use crate::measure::stats::{median, percentile};
+    let m = median(cpu).filter(|m| *m > 0.0 && cpu.len() > 1)?;
+    Some((percentile(cpu, 90.0)? - percentile(cpu, 10.0)?) / 2.0 / m)
+}
+
 impl Phase {
     /// A phase that is all CPU work on `threads` threads, with no page-fault account.
     pub fn cpu(name: impl Into<String>, wall_ms: f64, cpu_ms: f64, threads: f64) -> Phase {

@@ -254,7 +254,7 @@ impl Workload for Pbkdf2 {
                     .map(|s| s.cpu_us as f64)
                     .collect();
                 Phase {
-                    cpu_spread: spread(&cpu),
+                    cpu_spread: super::item_spread(&cpu),
                     ..Phase::cpu(
                         threads_label(l.threads),
                         l.wall_ms,
@@ -265,13 +265,6 @@ impl Workload for Pbkdf2 {
             })
             .collect()
     }
-}
-
-/// The largest distance of a value from the median, as a fraction of the median; `None` for
-/// fewer than two values.
-fn spread(values: &[f64]) -> Option<f64> {
-    let m = crate::measure::stats::median(values).filter(|m| *m > 0.0 && values.len() > 1)?;
-    Some(values.iter().map(|v| (v - m).abs()).fold(0.0, f64::max) / m)
 }
 
 /// The threads `passwords` equal tasks keep busy on average on a pool of `threads`.
@@ -632,8 +625,12 @@ mod tests {
         assert!(phases
             .iter()
             .all(|p| p.cpu_spread.is_some_and(|s| s >= 0.0)));
-        assert_eq!(spread(&[90.0, 100.0, 100.0, 120.0]), Some(0.2));
-        assert_eq!(spread(&[100.0]), None);
+        // Four passwords: their middle 80% is all of them, (120 − 90) ÷ 2 ÷ 100.
+        assert_eq!(
+            super::super::item_spread(&[90.0, 100.0, 100.0, 120.0]),
+            Some(0.15)
+        );
+        assert_eq!(super::super::item_spread(&[100.0]), None);
         assert_eq!(phases[1].wall_ms, out.figures.levels[1].wall_ms);
     }
 
