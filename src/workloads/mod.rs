@@ -107,14 +107,17 @@ pub struct Phase {
     /// their median in this run, as a fraction of it: how much the same work's CPU time moves
     /// on this machine, when the workload has equal items to tell.
     pub cpu_spread: Option<f64>,
+    /// The same for the wait of its equal items (io's calls, p10–p90 of their latency): how
+    /// much the wait moved within the run.
+    pub wait_spread: Option<f64>,
 }
 
-/// How far equal items of work strayed in CPU time: half the width of their middle 80%
-/// (p10 to p90) over their median; `None` for fewer than two items.
-pub fn item_spread(cpu: &[f64]) -> Option<f64> {
+/// How far equal items of work strayed (in CPU time, or in wait): half the width of their
+/// middle 80% (p10 to p90) over their median; `None` for fewer than two items.
+pub fn item_spread(values: &[f64]) -> Option<f64> {
     use crate::measure::stats::{median, percentile};
-    let m = median(cpu).filter(|m| *m > 0.0 && cpu.len() > 1)?;
-    Some((percentile(cpu, 90.0)? - percentile(cpu, 10.0)?) / 2.0 / m)
+    let m = median(values).filter(|m| *m > 0.0 && values.len() > 1)?;
+    Some((percentile(values, 90.0)? - percentile(values, 10.0)?) / 2.0 / m)
 }
 
 impl Phase {
@@ -129,6 +132,7 @@ impl Phase {
             new_pages: None,
             fault_ms: None,
             cpu_spread: None,
+            wait_spread: None,
         }
     }
 }

@@ -431,14 +431,25 @@ impl Workload for Io {
 
     /// One phase per level: the client's CPU, on the threads its calls in flight can use, and
     /// the rest of the wall waiting on the network and the server, which no memory size
-    /// changes.
+    /// changes; how much that wait moved shows in its successful calls' latencies.
     fn phases(run: &Run<Self>) -> Vec<Phase> {
         run.summary
             .figures
             .levels
             .iter()
-            .map(|l| Phase {
+            .enumerate()
+            .map(|(i, l)| {
+                let latencies: Vec<f64> = run
+                    .samples
+                    .iter()
+                    .filter(|s| s.level as usize == i && s.error.is_none())
+                    .map(|s| s.latency_us as f64)
+                    .collect();
+                (l, super::item_spread(&latencies))
+            })
+            .map(|(l, wait_spread)| Phase {
                 waits: true,
+                wait_spread,
                 ..Phase::cpu(
                     format!("concurrency {}", l.concurrency),
                     l.wall_ms,

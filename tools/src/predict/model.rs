@@ -33,7 +33,7 @@
 //! The same work does not always take the same CPU time (caches, a busy sibling hyperthread,
 //! the hypervisor). Where the run has equal items of work (pbkdf2's passwords), the range also
 //! takes each phase's CPU time as far below and above as the run's items strayed from their
-//! median.
+//! median (p10–p90), and likewise its wait (io's calls' latencies).
 
 use lambda_probe::lambda_model as lm;
 use lambda_probe::workloads::Phase;
@@ -118,13 +118,15 @@ fn work(p: &Phase, run: &Measured) -> Work {
             (open, open)
         }
     };
+    // How much the wait moved within the run widens its range the same way.
+    let ws = p.wait_spread.unwrap_or(0.0).clamp(0.0, 1.0);
     Work {
         name: p.name.clone(),
         cpu_ms: cpu,
         threads: p.threads.max(1.0),
         wait_ms: (low + high) / 2.0,
-        wait_low_ms: low,
-        wait_high_ms: high,
+        wait_low_ms: low * (1.0 - ws),
+        wait_high_ms: high * (1.0 + ws),
         new_pages: p.new_pages,
         fault_ms: p.fault_ms,
         cpu_spread: p.cpu_spread.unwrap_or(0.0).clamp(0.0, 1.0),
@@ -584,6 +586,14 @@ mod tests {
             a.low_ms < a.predicted_ms && a.predicted_ms < a.high_ms,
             "{a:?}"
         );
+        // A wait that moved ±10% between the run's calls: its range, not its point.
+        let spread = Phase {
+            wait_spread: Some(0.1),
+            ..phase.clone()
+        };
+        let w = works(std::slice::from_ref(&spread), &run);
+        assert_eq!(w[0].wait_ms, 570.0);
+        assert!(close(w[0].wait_low_ms, 513.0) && close(w[0].wait_high_ms, 627.0));
         // Work that never waits has no wait, however long it took.
         let cpu = Phase::cpu("cpu", 52.0, 30.0, 1.0);
         assert_eq!(works(&[cpu], &run)[0].wait_high_ms, 0.0);
