@@ -3,7 +3,7 @@
 //! goes up whenever a field changes meaning or goes away (README lists the changes).
 
 use crate::error::ErrorType;
-use crate::host::Environment;
+use crate::host::{Environment, Overlap};
 use crate::measure::stats::round;
 use crate::measure::Span;
 use crate::workloads::Results;
@@ -11,7 +11,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// 2: typed results (this layout); `summary.minflt`/`majflt` became `new_pages`/`major_faults`;
-/// `truncated_reason` gained `thread_pool`. See README, "The response".
+/// `truncated_reason` gained `thread_pool`; `overlap` (invocations sharing the process, Lambda
+/// Managed Instances), `environment.max_concurrency`, and the memory workloads'
+/// `summary.memory_lock`. See README, "The response".
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// One successful invocation.
@@ -26,7 +28,18 @@ pub struct Response {
     /// True when the workload stopped early; `samples` then hold what was measured.
     pub truncated: bool,
     pub truncated_reason: Option<TruncatedReason>,
+    /// Other invocations of the same process that ran during this one (Lambda Managed
+    /// Instances), and which figures therefore include their work.
+    pub overlap: Overlap,
 }
+
+/// The common figures measured for the whole process (see `Workload::PROCESS_WIDE`).
+pub const COMMON_PROCESS_WIDE: [&str; 4] = [
+    "summary.cpu_ms",
+    "summary.effective_vcpu",
+    "summary.new_pages",
+    "summary.major_faults",
+];
 
 impl Response {
     pub fn workload(&self) -> &'static str {
@@ -57,7 +70,8 @@ impl TruncatedReason {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Common {
     pub wall_ms: f64,
-    /// Process user + system CPU time over the run.
+    /// Process user + system CPU time over the run (with other invocations running in the
+    /// process, theirs too: see `overlap`).
     pub cpu_ms: f64,
     /// cpu_ms ÷ wall_ms: the vCPUs the run kept busy on average; null for runs under 1 ms.
     pub effective_vcpu: Option<f64>,

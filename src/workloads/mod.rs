@@ -96,6 +96,12 @@ pub trait Workload: Sized + Send + Sync + 'static {
     const NAME: &'static str;
     /// One line for `--help`, the README table and the schema.
     const ABOUT: &'static str;
+    /// The workload's figures measured for the whole process rather than for this invocation
+    /// (process CPU time, page faults, jemalloc's statistics), as paths into the response
+    /// (`[]` = every element). With other invocations running in the same process (Lambda
+    /// Managed Instances) they include their work: the response lists them in
+    /// `overlap.shared_figures` (with `response::COMMON_PROCESS_WIDE`).
+    const PROCESS_WIDE: &'static [&'static str] = &[];
     /// The event's fields as sent (unknown fields refused; every field has a default).
     type Input: DeserializeOwned + JsonSchema;
     /// The parameters as they run, every default filled in (echoed as `params`).
@@ -384,6 +390,19 @@ macro_rules! registry {
                 match self {
                     $(Results::$variant(r) => <$ty as Workload>::phases(r),)+
                 }
+            }
+
+            /// The figures of this result measured for the whole process: the common ones, then
+            /// the workload's own (see [`Workload::PROCESS_WIDE`]).
+            pub fn process_wide_figures(&self) -> Vec<&'static str> {
+                let own = match self {
+                    $(Results::$variant(_) => <$ty as Workload>::PROCESS_WIDE,)+
+                };
+                crate::response::COMMON_PROCESS_WIDE
+                    .iter()
+                    .chain(own)
+                    .copied()
+                    .collect()
             }
 
             /// The per-iteration rows.

@@ -124,6 +124,10 @@ impl Pbkdf2Input {
 
 impl Workload for Pbkdf2 {
     const NAME: &'static str = "pbkdf2";
+    /// Each level's CPU time is the process's; each password's (`samples[].cpu_us`) is its
+    /// thread's own, exact whatever else runs.
+    const PROCESS_WIDE: &'static [&'static str] =
+        &["summary.levels[].cpu_ms", "summary.levels[].effective_vcpu"];
     const ABOUT: &'static str = "PBKDF2-HMAC (sha512/sha256) on 4 passwords × 1,000,000 iterations, on 1 thread and on N threads: the 2019 \"multiprocessing in Lambda\" experiment";
     type Input = Pbkdf2Input;
     type Params = Pbkdf2Params;
@@ -285,7 +289,8 @@ pub struct Level {
     pub threads: u32,
     pub passwords_done: u32,
     pub wall_ms: f64,
-    /// Process CPU time over the level (all threads).
+    /// Process CPU time over the level (all threads; with other invocations running in the
+    /// process, theirs too: see `overlap`).
     pub cpu_ms: f64,
     pub effective_vcpu: Option<f64>,
     /// The 1-thread wall time over this one's; null without a complete 1-thread run.

@@ -80,7 +80,55 @@ pub fn probe_cmd(extra_args: &[&str]) -> Command {
 
 /// Runs `cmd` (from [`probe_cmd`]) with `stdin` as its input and parses what it prints. Killed,
 /// and the test failed, past `limit`; stdout that is not JSON fails the test with both streams.
-pub fn run_probe_cmd(mut cmd: Command, stdin: &[u8], limit: Duration) -> ProbeRun {
+pub fn run_probe_cmd(cmd: Command, stdin: &[u8], limit: Duration) -> ProbeRun {
+    let raw = run_raw(cmd, stdin, limit);
+    let body = serde_json::from_str(&raw.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", raw.stdout, raw.stderr));
+    ProbeRun {
+        ok: raw.status.success(),
+        code: raw.status.code(),
+        body,
+        stderr: raw.stderr,
+        took: raw.took,
+    }
+}
+
+/// What one `lambda-probe run` printing one JSON line per invocation (`--repeat`,
+/// `--concurrency`) gave back.
+#[derive(Debug)]
+pub struct ProbeLines {
+    pub ok: bool,
+    /// Every line of stdout, parsed, in the order printed.
+    pub lines: Vec<Value>,
+    pub stderr: String,
+}
+
+/// As [`run_probe_cmd`], for a run that prints one JSON value per line.
+pub fn run_probe_cmd_lines(cmd: Command, stdin: &[u8], limit: Duration) -> ProbeLines {
+    let raw = run_raw(cmd, stdin, limit);
+    let lines = raw
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("a line is not JSON ({e}): {l}\nstderr: {}", raw.stderr))
+        })
+        .collect();
+    ProbeLines {
+        ok: raw.status.success(),
+        lines,
+        stderr: raw.stderr,
+    }
+}
+
+struct RawRun {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+fn run_raw(mut cmd: Command, stdin: &[u8], limit: Duration) -> RawRun {
     let started = Instant::now();
     let mut child = cmd.spawn().expect("start lambda-probe");
     // Every stream on its own thread: a large input or output never blocks the other side.
@@ -112,14 +160,11 @@ pub fn run_probe_cmd(mut cmd: Command, stdin: &[u8], limit: Duration) -> ProbeRu
     let took = started.elapsed();
     // The probe may exit on a bad payload before reading all of it: a broken pipe is no failure.
     let _ = writer.join();
-    let text = out_reader.join().unwrap().expect("read stdout");
+    let stdout = out_reader.join().unwrap().expect("read stdout");
     let stderr = err_reader.join().unwrap();
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {text}\nstderr: {stderr}"));
-    ProbeRun {
-        ok: status.success(),
-        code: status.code(),
-        body,
+    RawRun {
+        status,
+        stdout,
         stderr,
         took,
     }
@@ -209,6 +254,11 @@ impl Answer {
 
 impl Watch {
     pub fn start(env: &[(&str, &str)]) -> Watch {
+        Watch::start_with(&[], env)
+    }
+
+    /// As [`Watch::start`], with more arguments for `cargo lambda watch` (e.g. `--concurrency`).
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Watch {
         let port = free_port();
         let mut cmd = Command::new(tool("cargo-lambda"));
         cmd.current_dir(repo()).args([
@@ -220,6 +270,7 @@ impl Watch {
             "-P",
             &port.to_string(),
         ]);
+        cmd.args(args);
         for (k, v) in env {
             cmd.arg("--env-var").arg(format!("{k}={v}"));
         }
@@ -346,4 +397,22 @@ pub fn assert_response_contract(r: &Value, workload: &str) {
             "{value}/{reason}: {env}"
         );
     }
+    // Which other invocations of the process ran meanwhile, and what that shared.
+    let o = &r["overlap"];
+    for k in [
+        "others_at_start",
+        "others_max",
+        "others_total",
+        "began_us",
+        "ended_us",
+    ] {
+        assert!(o[k].is_number(), "overlap.{k} missing: {r}");
+    }
+    let shared = o["others_total"].as_u64().unwrap() > 0;
+    assert_eq!(o["figures_shared"], shared, "{o}");
+    assert_eq!(
+        o["shared_figures"].as_array().map(Vec::is_empty),
+        Some(!shared),
+        "{o}"
+    );
 }
