@@ -72,26 +72,6 @@ fn wave(events: Vec<Value>, workers: usize) -> Vec<Response> {
     })
 }
 
-/// The overlap counts that the windows (`began_us`, `ended_us`) imply for invocation `i`.
-fn implied(windows: &[(f64, f64)], i: usize) -> (u32, u32, u32) {
-    let (b, e) = windows[i];
-    let others: Vec<(f64, f64)> = windows
-        .iter()
-        .enumerate()
-        .filter(|&(j, _)| j != i)
-        .map(|(_, w)| *w)
-        .collect();
-    let at_start = others.iter().filter(|(bj, ej)| *bj < b && b < *ej).count();
-    let total = others.iter().filter(|(bj, ej)| *bj < e && *ej > b).count();
-    let active = |t: f64| others.iter().filter(|(bj, ej)| *bj <= t && *ej > t).count();
-    let max = std::iter::once(b)
-        .chain(others.iter().map(|w| w.0).filter(|&bj| b < bj && bj < e))
-        .map(active)
-        .max()
-        .unwrap_or(0);
-    (at_start as u32, max as u32, total as u32)
-}
-
 /// The values a path such as `summary.levels[].cpu_ms` names (`[]` = every element); panics
 /// when a key on the way is missing.
 fn resolve<'a>(root: &'a Value, path: &str) -> Vec<&'a Value> {
@@ -161,7 +141,7 @@ fn check_wave(responses: &[Response]) {
         assert!(o.began_us < o.ended_us, "{o:?}");
         assert_eq!(
             (o.others_at_start, o.others_max, o.others_total),
-            implied(&windows, i),
+            common::implied_overlap(&windows, i),
             "{}: the counts disagree with the windows {windows:?}",
             r.workload()
         );

@@ -416,3 +416,23 @@ pub fn assert_response_contract(r: &Value, workload: &str) {
         "{o}"
     );
 }
+
+/// The overlap counts that the windows (`began_us`, `ended_us`) imply for invocation `i`.
+pub fn implied_overlap(windows: &[(f64, f64)], i: usize) -> (u32, u32, u32) {
+    let (b, e) = windows[i];
+    let others: Vec<(f64, f64)> = windows
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| j != i)
+        .map(|(_, w)| *w)
+        .collect();
+    let at_start = others.iter().filter(|(bj, ej)| *bj < b && b < *ej).count();
+    let total = others.iter().filter(|(bj, ej)| *bj < e && *ej > b).count();
+    let active = |t: f64| others.iter().filter(|(bj, ej)| *bj <= t && *ej > t).count();
+    let max = std::iter::once(b)
+        .chain(others.iter().map(|w| w.0).filter(|&bj| b < bj && bj < e))
+        .map(active)
+        .max()
+        .unwrap_or(0);
+    (at_start as u32, max as u32, total as u32)
+}
