@@ -103,6 +103,20 @@ impl Workload for Memset {
         Ok(out)
     }
 
+    /// `67108864x20 touched` or `… first-touch`.
+    fn experiment(p: &MemsetParams) -> String {
+        format!(
+            "{}x{} {}",
+            p.bytes,
+            p.repeats,
+            if p.first_touch {
+                "first-touch"
+            } else {
+                "touched"
+            }
+        )
+    }
+
     /// Median painting bandwidth.
     fn metrics(run: &Run<Self>) -> Vec<Metric> {
         let f = &run.summary.figures;
@@ -149,6 +163,7 @@ impl Workload for Memset {
                 ),
                 value: v,
                 note: None,
+                cpu_model_guide: false,
             })
             .into_iter()
             .collect()

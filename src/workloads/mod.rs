@@ -65,6 +65,9 @@ pub struct Plotted {
     pub value: f64,
     /// A sentence under the plot.
     pub note: Option<&'static str>,
+    /// Draw Lambda's CPU model beside it (min(M ÷ 1,769, cores) and the visible-core steps):
+    /// for figures that measure how much CPU the run could use.
+    pub cpu_model_guide: bool,
 }
 
 /// The best parallel speedup of a run, where the workload measures one (pbkdf2's threads, io's
@@ -139,6 +142,14 @@ pub trait Workload: Sized + Send + Sync + 'static {
         params: Self::Params,
         ctx: Context,
     ) -> impl Future<Output = Result<Outcome<Self::Figures, Self::Sample>, ProbeError>> + Send;
+
+    /// What makes this run a different experiment from another of the same workload, as a short
+    /// label (the EMF record's `Experiment` dimension, so runs that measure different things
+    /// never share a metric series). Built from the parameters only, so the number of series
+    /// is the number of distinct payloads sent.
+    fn experiment(_params: &Self::Params) -> String {
+        Self::NAME.to_string()
+    }
 
     /// Headline figures for the EMF record (CloudWatch metrics).
     fn metrics(_run: &Run<Self>) -> Vec<Metric> {
@@ -359,6 +370,13 @@ macro_rules! registry {
             pub fn common(&self) -> crate::response::Common {
                 match self {
                     $(Results::$variant(r) => r.summary.common(),)+
+                }
+            }
+
+            /// See [`Workload::experiment`].
+            pub fn experiment(&self) -> String {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::experiment(&r.params),)+
                 }
             }
 

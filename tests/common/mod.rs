@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod power_tuning;
 pub mod proxy;
 
 use serde_json::Value;

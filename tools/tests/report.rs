@@ -1,15 +1,19 @@
-//! `lambda-probe-tools report` on committed fixtures of real probe output (see
-//! tests/fixtures/report/README.md): every section, SVGs that parse with the right number of
-//! series, tables that hold the fixtures' numbers, and CloudWatch exports read back into the same
-//! rows as the responses they were logged from.
+//! `lambda-probe-tools report` on the committed fixtures of real probe output (every workload,
+//! io included: tests/fixtures/results/, made by `make fixtures`): a section with plots for
+//! every workload, SVGs that parse with the right number of series, tables that hold the
+//! fixtures' numbers (computed here from the typed results), and CloudWatch exports read back
+//! into the same rows as the responses they were logged from.
 
+use lambda_probe::lambda_model::{invocation_cost, Arch};
+use lambda_probe::response::{Answer, Response};
+use lambda_probe::workloads::WORKLOADS;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/results")
 }
 
 fn fixture(name: &str) -> String {
@@ -38,23 +42,35 @@ fn report(inputs: &[String], out: &Path) -> (bool, String) {
     )
 }
 
-/// Every response in the response fixtures (single files and JSON lines).
-fn fixture_responses() -> Vec<Value> {
-    let mut v = Vec::new();
-    for w in ["env", "pbkdf2", "alloc", "memset"] {
-        let text = std::fs::read_to_string(fixture(&format!("run-{w}-128.json"))).unwrap();
-        v.push(serde_json::from_str(&text).unwrap());
+fn typed(v: Value) -> Option<Response> {
+    match Answer::from_value(v).unwrap() {
+        Answer::Response(r) => Some(*r),
+        Answer::Error(_) => None,
     }
-    let text = std::fs::read_to_string(fixture("responses.jsonl")).unwrap();
-    v.extend(
-        text.lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap()),
-    );
+}
+
+fn jsonl(name: &str) -> Vec<Value> {
+    std::fs::read_to_string(fixture(name))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every response in the response fixtures (single files and JSON lines): "real" runs.
+fn fixture_responses() -> Vec<Response> {
+    let mut v = Vec::new();
+    for w in WORKLOADS {
+        let text = std::fs::read_to_string(fixture(&format!("run-{w}-128.json")))
+            .unwrap_or_else(|e| panic!("run-{w}-128.json: {e}: run `make fixtures`"));
+        v.extend(typed(serde_json::from_str(&text).unwrap()));
+    }
+    v.extend(jsonl("responses.jsonl").into_iter().filter_map(typed));
     v
 }
 
 fn response_inputs() -> Vec<String> {
-    let mut i: Vec<String> = ["env", "pbkdf2", "alloc", "memset"]
+    let mut i: Vec<String> = WORKLOADS
         .iter()
         .map(|w| fixture(&format!("run-{w}-128.json")))
         .collect();
@@ -72,23 +88,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// workload → memory → values of `f`.
-fn by_memory(f: impl Fn(&Value) -> Option<f64>, workload: &str) -> BTreeMap<u64, Vec<f64>> {
-    let mut m: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-    for r in fixture_responses() {
-        if r["workload"] == workload {
-            if let Some(v) = f(&r) {
-                m.entry(r["environment"]["memory_mb"].as_u64().unwrap())
-                    .or_default()
-                    .push(v);
-            }
-        }
-    }
-    m
-}
-
 /// The table row the report must hold for these values.
-fn table_row(series: &str, memory: u64, vs: &[f64], decimals: usize) -> String {
+fn table_row(series: &str, memory: u32, vs: &[f64], decimals: usize) -> String {
     let min = vs.iter().copied().fold(f64::INFINITY, f64::min);
     let max = vs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let spread = if vs.len() > 1 {
@@ -118,13 +119,32 @@ fn polylines(svg_path: &Path) -> usize {
         .count()
 }
 
+/// What one plot of the report must show, computed here from the typed responses.
+#[derive(Default)]
+struct Expect {
+    /// series → memory → values
+    series: BTreeMap<String, BTreeMap<u32, Vec<f64>>>,
+    decimals: usize,
+    /// Reference curves and vertical lines drawn beside the series.
+    guides: usize,
+}
+
+fn memory(r: &Response) -> u32 {
+    r.environment
+        .memory_mb
+        .expect("fixture responses carry a memory size")
+}
+
+fn arch(r: &Response) -> Arch {
+    r.environment.lambda_arch().unwrap()
+}
+
 #[test]
-fn fixture_report_has_every_section_valid_svgs_and_the_fixture_numbers() {
+fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
     let out = temp_dir("fixture");
     let bad = out.join("not-json.txt");
     std::fs::write(&bad, "START RequestId: x\nnot json either\n").unwrap();
     let mut inputs = response_inputs();
-    inputs.push(fixture("emulate.jsonl"));
     inputs.push(bad.to_string_lossy().into_owned());
     inputs.push(out.join("missing.json").to_string_lossy().into_owned());
     let (ok, stderr) = report(&inputs, &out);
@@ -132,122 +152,133 @@ fn fixture_report_has_every_section_valid_svgs_and_the_fixture_numbers() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
 
-    for w in ["env", "pbkdf2", "alloc", "memset", "io"] {
+    for w in WORKLOADS {
         assert!(md.contains(&format!("\n## {w}\n")), "no {w} section:\n{md}");
         assert!(html.contains(&format!("<h2 id=\"{w}\">{w}</h2>")));
     }
-    assert!(md.contains("No io results among the inputs"));
+    assert!(!md.contains("not in the inputs"), "{md}");
     // Unreadable inputs are listed with their reason.
     assert!(md.contains("## Inputs not read"));
     assert!(md.contains("not-json.txt:1 | not JSON"), "{md}");
     assert!(md.contains("missing.json | cannot read the file"), "{md}");
 
-    // The emulate fixture: its failed lines are listed, the rest are emulated series.
-    let emulate_text = std::fs::read_to_string(fixture("emulate.jsonl")).unwrap();
-    let emulate: Vec<Value> = emulate_text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+    // Every plot the report must draw, and what is in it.
+    let responses = fixture_responses();
+    let mut want: BTreeMap<String, Expect> = BTreeMap::new();
+    for r in &responses {
+        let w = r.workload();
+        let series = format!("{} real", arch(r));
+        let c = r.result.common();
+        let mut add = |id: String, series: String, v: f64, decimals: usize, guides: usize| {
+            let e = want.entry(id).or_default();
+            e.decimals = decimals;
+            e.guides = guides;
+            e.series
+                .entry(series)
+                .or_default()
+                .entry(memory(r))
+                .or_default()
+                .push(v);
+        };
+        add(format!("{w}-duration"), series.clone(), c.wall_ms, 3, 0);
+        add(
+            format!("{w}-cost"),
+            series.clone(),
+            invocation_cost(arch(r), memory(r), c.wall_ms, 0.0).total_usd,
+            9,
+            0,
+        );
+        if let Some(v) = c.effective_vcpu {
+            add(format!("{w}-vcpu"), series.clone(), v, 2, 5);
+        }
+        for p in r.result.plotted() {
+            let s = match &p.series {
+                Some(s) => format!("{series} · {s}"),
+                None => series.clone(),
+            };
+            let guides = if p.cpu_model_guide { 5 } else { 0 };
+            add(format!("{w}-{}", p.plot), s, p.value, p.decimals, guides);
+        }
+    }
+    // io's latency and throughput are among them: the plots the last wave lost.
+    for id in [
+        "io-p50",
+        "io-p99",
+        "io-rate",
+        "pbkdf2-speedup",
+        "alloc-touch",
+        "memset-bandwidth",
+    ] {
+        assert!(want.contains_key(id), "the fixtures give no {id} points");
+    }
+    let mut found: Vec<String> = std::fs::read_dir(out.join("svg"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    let failed = emulate
+    found.sort();
+    let expected: Vec<String> = want.keys().map(|id| format!("{id}.svg")).collect();
+    assert_eq!(found, expected);
+    for (id, e) in &want {
+        assert_eq!(
+            polylines(&out.join(format!("svg/{id}.svg"))),
+            e.series.len() + e.guides,
+            "{id}: series + reference lines"
+        );
+        // Tables hold the numbers: median and min–max per series and memory size.
+        for (series, by_mb) in &e.series {
+            for (mb, vs) in by_mb {
+                let row = table_row(series, *mb, vs, e.decimals);
+                let marked = ["", " (cheapest)", " (fastest)", " (cheapest) (fastest)"]
+                    .iter()
+                    .map(|mk| row.replacen(series, &format!("{series}{mk}"), 1))
+                    .any(|r| md.contains(&r));
+                assert!(marked, "{id}: missing {row}\n{md}");
+            }
+        }
+    }
+    // Self-contained: the HTML inlines every plot.
+    assert_eq!(html.matches("<svg").count(), want.len());
+    assert!(!html.contains("<img"), "report.html must not link files");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn emulate_lines_are_emulated_series_and_their_failures_are_listed() {
+    let out = temp_dir("emulate");
+    let (ok, stderr) = report(&[fixture("emulate.jsonl")], &out);
+    assert!(ok, "{stderr}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let lines = jsonl("emulate.jsonl");
+    let failed = lines
         .iter()
         .filter(|l| l["emulate_run"]["status"] != "ok")
         .count();
     assert!(failed > 0, "the emulate fixture should hold a failed run");
     assert!(md.contains("## Failed runs"));
     assert_eq!(md.matches("emulate.jsonl:").count(), failed, "{md}");
-    let emulated_ok = emulate
-        .iter()
-        .any(|l| l["emulate_run"]["status"] == "ok" && l["emulated"].is_object());
-    // Series per plot: x86_64 real (run), plus x86_64 emulated for the workload emulate ran.
-    let emulated_workload = emulate
-        .iter()
-        .find(|l| l["emulate_run"]["status"] == "ok")
-        .and_then(|l| l["workload"].as_str())
-        .unwrap_or("");
-    let s = |w: &str| 1 + usize::from(emulated_ok && w == emulated_workload);
-    let expected = [
-        ("env-duration", s("env")),
-        ("env-cost", s("env")),
-        ("pbkdf2-duration", s("pbkdf2")),
-        ("pbkdf2-vcpu", s("pbkdf2") + 1),
-        ("pbkdf2-speedup", s("pbkdf2") + 1 + 4),
-        ("pbkdf2-iterations", s("pbkdf2")),
-        ("pbkdf2-cost", s("pbkdf2")),
-        ("alloc-duration", s("alloc")),
-        ("alloc-vcpu", s("alloc") + 1),
-        ("alloc-touch", 2 * s("alloc")),
-        ("alloc-pages", 2 * s("alloc")),
-        ("alloc-cost", s("alloc")),
-        ("memset-duration", s("memset")),
-        ("memset-vcpu", s("memset") + 1),
-        ("memset-bandwidth", s("memset")),
-        ("memset-cost", s("memset")),
-    ];
-    let mut found: Vec<String> = std::fs::read_dir(out.join("svg"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    let ok_runs: Vec<Response> = lines
+        .into_iter()
+        .filter(|l| l["emulate_run"]["status"] == "ok")
+        .filter_map(typed)
         .collect();
-    found.sort();
-    let mut want: Vec<String> = expected.iter().map(|(id, _)| format!("{id}.svg")).collect();
-    want.sort();
-    assert_eq!(found, want);
-    for (id, lines) in expected {
-        assert_eq!(
-            polylines(&out.join(format!("svg/{id}.svg"))),
-            lines,
-            "{id}: series + reference lines"
-        );
-    }
-    // Self-contained: the HTML inlines every plot.
-    assert_eq!(html.matches("<svg").count(), expected.len());
-    assert!(!html.contains("<img"), "report.html must not link files");
-
-    // Tables hold the fixture's numbers: median and min–max per memory size.
-    for (m, vs) in by_memory(|r| r["summary"]["wall_ms"].as_f64(), "pbkdf2") {
-        let row = table_row("x86_64 real", m, &vs, 3);
-        assert!(md.contains(&row), "missing {row}\n{md}");
-    }
-    for (m, vs) in by_memory(|r| r["summary"]["gb_per_s_median"].as_f64(), "memset") {
-        let row = table_row("x86_64 real", m, &vs, 2);
-        assert!(md.contains(&row), "missing {row}");
-    }
-    let speedup = |r: &Value| {
-        r["summary"]["levels"]
-            .as_array()?
-            .iter()
-            .filter(|l| l["threads"].as_u64() > Some(1))
-            .filter_map(|l| l["speedup"].as_f64())
-            .reduce(f64::max)
-    };
-    for (m, vs) in by_memory(speedup, "pbkdf2") {
-        let row = table_row("x86_64 real", m, &vs, 2);
-        assert!(md.contains(&row), "missing {row}");
-    }
-    let first_touch = |r: &Value| r["summary"]["passes"][0]["us_per_mib_median"].as_f64();
-    for (m, vs) in by_memory(first_touch, "alloc") {
-        let row = table_row("x86_64 real · first touch", m, &vs, 1);
-        assert!(md.contains(&row), "missing {row}");
-    }
-    // Cost: billed ms = wall ms rounded up; x86_64 price; cheapest is marked.
-    let cost = |r: &Value| {
-        let mb = r["environment"]["memory_mb"].as_f64()?;
-        let ms = r["summary"]["wall_ms"].as_f64()?.ceil();
-        Some(ms / 1000.0 * mb / 1024.0 * 0.000_016_666_7 + 0.000_000_2)
-    };
-    let costs = by_memory(cost, "memset");
-    let cheapest = costs
-        .iter()
-        .min_by(|a, b| median(a.1.clone()).total_cmp(&median(b.1.clone())))
-        .map(|(m, _)| *m)
-        .unwrap();
-    for (m, vs) in &costs {
-        let row = table_row("x86_64 real", *m, vs, 9);
-        let marked = ["", " (fastest)", " (cheapest)", " (cheapest) (fastest)"]
-            .iter()
-            .map(|mk| row.replacen("x86_64 real", &format!("x86_64 real{mk}"), 1))
-            .find(|r| md.contains(r.as_str()));
-        let marked = marked.unwrap_or_else(|| panic!("missing {row}"));
-        assert_eq!(marked.contains("(cheapest)"), *m == cheapest, "{marked}");
+    let workloads: BTreeSet<&str> = ok_runs.iter().map(|r| r.workload()).collect();
+    assert_eq!(workloads.len(), WORKLOADS.len(), "{workloads:?}");
+    for w in WORKLOADS {
+        assert!(md.contains(&format!("\n## {w}\n")), "no {w} section");
+        let walls: BTreeMap<u32, Vec<f64>> =
+            ok_runs
+                .iter()
+                .filter(|r| r.workload() == *w)
+                .fold(BTreeMap::new(), |mut m, r| {
+                    m.entry(memory(r))
+                        .or_default()
+                        .push(r.result.common().wall_ms);
+                    m
+                });
+        for (mb, vs) in walls {
+            let row = table_row("x86_64 emulated", mb, &vs, 3);
+            assert!(md.contains(&row), "{w}: missing {row}");
+        }
     }
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -259,25 +290,15 @@ fn body(md: &str) -> String {
 
 #[test]
 fn cloudwatch_exports_read_back_into_the_same_rows_as_the_responses() {
-    // The responses the exports were logged from: the pbkdf2 and memset runs.
     let dir = temp_dir("cw");
-    let subset: Vec<String> = fixture_responses()
-        .into_iter()
-        .filter(|r| r["workload"] == "pbkdf2" || r["workload"] == "memset")
-        .map(|r| r.to_string())
-        .collect();
-    assert!(subset.len() >= 4);
-    let responses = dir.join("subset.jsonl");
-    std::fs::write(&responses, subset.join("\n")).unwrap();
-    let (ok, e) = report(
-        &[responses.to_string_lossy().into_owned()],
-        &dir.join("resp"),
-    );
+    // The exports were logged from responses.jsonl, every workload.
+    let logged = jsonl("responses.jsonl");
+    let (ok, e) = report(&[fixture("responses.jsonl")], &dir.join("resp"));
     assert!(ok, "{e}");
     let want = std::fs::read_to_string(dir.join("resp/report.md")).unwrap();
     assert!(want.starts_with(&format!(
         "# lambda-probe report\n\n{} runs read;",
-        subset.len()
+        logged.len()
     )));
     for export in [
         "cloudwatch-filter-log-events.json",
@@ -291,17 +312,17 @@ fn cloudwatch_exports_read_back_into_the_same_rows_as_the_responses() {
         assert!(
             got.starts_with(&format!(
                 "# lambda-probe report\n\n{} runs read; 0 failed runs; 0 inputs not read;",
-                subset.len()
+                logged.len()
             )),
             "{export}: {}",
             got.lines().nth(2).unwrap_or("")
         );
         assert_eq!(body(&got), body(&want), "{export}");
     }
-    // filter-log-events also holds EMF records and START/REPORT lines: counted, not rows.
+    // filter-log-events also holds EMF records and START/END/REPORT lines: counted, not rows.
     let got =
         std::fs::read_to_string(dir.join("cloudwatch-filter-log-events.json/report.md")).unwrap();
-    let other = 3 * subset.len();
+    let other = 4 * logged.len();
     assert!(
         got.contains(&format!("{other} other log events")),
         "{}",
@@ -311,7 +332,7 @@ fn cloudwatch_exports_read_back_into_the_same_rows_as_the_responses() {
 }
 
 #[test]
-fn an_omitted_full_result_and_a_query_without_message_are_listed() {
+fn an_omitted_full_result_a_query_without_message_and_an_old_schema_are_listed() {
     let dir = temp_dir("omitted");
     let export = dir.join("export.json");
     std::fs::write(
@@ -321,10 +342,17 @@ fn an_omitted_full_result_and_a_query_without_message_are_listed() {
     .unwrap();
     let insights = dir.join("insights.json");
     std::fs::write(&insights, r#"[[{"field":"@timestamp","value":"x"}]]"#).unwrap();
+    let old = dir.join("old.json");
+    std::fs::write(
+        &old,
+        r#"{"schema_version":1,"workload":"env","summary":{"wall_ms":1.0}}"#,
+    )
+    .unwrap();
     let (ok, _) = report(
         &[
             export.to_string_lossy().into_owned(),
             insights.to_string_lossy().into_owned(),
+            old.to_string_lossy().into_owned(),
         ],
         &dir.join("out"),
     );
@@ -335,5 +363,6 @@ fn an_omitted_full_result_and_a_query_without_message_are_listed() {
         "{md}"
     );
     assert!(md.contains("without an @message field"), "{md}");
+    assert!(md.contains("schema_version 1"), "{md}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -286,6 +286,16 @@ impl Workload for Io {
         .map_err(|e| ProbeError::internal(format!("io task failed: {e}")))?
     }
 
+    /// `100x256B concurrency=1,10`.
+    fn experiment(p: &IoParams) -> String {
+        format!(
+            "{}x{}B concurrency={}",
+            p.items,
+            p.item_bytes,
+            super::pbkdf2::join(&p.concurrency)
+        )
+    }
+
     /// The one-at-a-time level's throughput, latency and client CPU, the best concurrent
     /// speedup, the errors, and the client's build time when this invocation paid for it.
     fn metrics(run: &Run<Self>) -> Vec<Metric> {
@@ -393,6 +403,7 @@ impl Workload for Io {
                         series: series.clone(),
                         value: v,
                         note: None,
+                        cpu_model_guide: false,
                     });
                 }
             }
@@ -405,6 +416,7 @@ impl Workload for Io {
                     series,
                     value: l.items_per_s,
                     note: None,
+                    cpu_model_guide: false,
                 });
             }
         }

@@ -1,7 +1,12 @@
-//! Reading results: responses, `emulate` lines and CloudWatch Logs exports, into rows.
-//! Whatever cannot be read is kept as a `Skipped` entry with its reason, never dropped.
+//! Reading results: responses, `emulate` lines and CloudWatch Logs exports, into typed rows.
+//! Every answer is read with the probe's own types (`lambda_probe::response::Answer`); whatever
+//! cannot be read is kept as a `Skipped` entry with its reason, never dropped.
 
-use serde_json::{Map, Value};
+use crate::emulate::{Emulated, RunInfo, Status};
+use lambda_probe::lambda_model::Arch;
+use lambda_probe::response::{Answer, Response};
+use serde::Deserialize;
+use serde_json::Value;
 
 /// Where a row's numbers were measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,13 +31,18 @@ impl Source {
 pub struct Row {
     /// File (and line or event) it came from.
     pub origin: String,
-    pub workload: String,
     pub memory_mb: u32,
-    /// Lambda's spelling: arm64 or x86_64.
-    pub arch: String,
+    pub arch: Arch,
     pub source: Source,
-    /// The probe's response object.
-    pub response: Value,
+    pub response: Response,
+    /// The limits `emulate` applied (emulated rows only).
+    pub emulated: Option<Emulated>,
+}
+
+impl Row {
+    pub fn workload(&self) -> &'static str {
+        self.response.workload()
+    }
 }
 
 /// A run that did not produce a response (an `emulate` failure, a function error).
@@ -112,38 +122,78 @@ pub fn read_text(name: &str, text: &str, out: &mut Inputs) {
     }
 }
 
+/// `aws logs filter-log-events --output json`.
+#[derive(Deserialize)]
+struct LogEvents {
+    events: Vec<LogEvent>,
+}
+
+#[derive(Deserialize)]
+struct LogEvent {
+    message: Option<String>,
+}
+
+/// One Logs Insights result row: its fields.
+#[derive(Deserialize)]
+struct InsightsField {
+    field: String,
+    value: Option<String>,
+}
+
+/// `aws logs get-query-results` wraps the rows in `results`; the console export is the rows.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Insights {
+    Wrapped { results: Vec<Vec<InsightsField>> },
+    Rows(Vec<Vec<InsightsField>>),
+}
+
+/// The probe's full-result log line (telemetry.rs).
+#[derive(Deserialize)]
+struct ResultLine {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    request_id: Option<String>,
+    response: Option<Value>,
+    omitted: Option<String>,
+}
+
 fn read_document(name: &str, doc: Value, out: &mut Inputs) {
-    // `aws logs filter-log-events --output json`
-    if let Some(events) = doc.get("events").and_then(Value::as_array) {
-        for (i, e) in events.iter().enumerate() {
-            let origin = format!("{name}: event {}", i + 1);
-            match e.get("message").and_then(Value::as_str) {
-                Some(m) => read_log_message(&origin, m, out),
-                None => out.skipped.push(Skipped {
-                    origin,
-                    reason: "log event without a \"message\" string".into(),
-                }),
+    if doc.get("events").is_some() {
+        match LogEvents::deserialize(&doc) {
+            Ok(events) => {
+                for (i, e) in events.events.into_iter().enumerate() {
+                    let origin = format!("{name}: event {}", i + 1);
+                    match e.message {
+                        Some(m) => read_log_message(&origin, &m, out),
+                        None => out.skipped.push(Skipped {
+                            origin,
+                            reason: "log event without a \"message\" string".into(),
+                        }),
+                    }
+                }
             }
+            Err(e) => out.skipped.push(Skipped {
+                origin: name.into(),
+                reason: format!("not a filter-log-events export: {e}"),
+            }),
         }
         return;
     }
-    // `aws logs get-query-results` wraps the rows in "results"; the console export is the rows.
-    let insights = match &doc {
-        Value::Object(o) if o.contains_key("results") => o.get("results").and_then(Value::as_array),
-        Value::Array(a) if a.iter().all(Value::is_array) && !a.is_empty() => Some(a),
+    let rows = match Insights::deserialize(&doc) {
+        Ok(Insights::Wrapped { results }) => Some(results),
+        Ok(Insights::Rows(rows)) if !rows.is_empty() => Some(rows),
         _ => None,
     };
-    if let Some(results) = insights {
-        for (i, fields) in results.iter().enumerate() {
+    if let Some(rows) = rows {
+        for (i, fields) in rows.into_iter().enumerate() {
             let origin = format!("{name}: result {}", i + 1);
-            let message = fields.as_array().and_then(|fs| {
-                fs.iter()
-                    .find(|f| f.get("field").and_then(Value::as_str) == Some("@message"))
-                    .and_then(|f| f.get("value"))
-                    .and_then(Value::as_str)
-            });
+            let message = fields
+                .into_iter()
+                .find(|f| f.field == "@message")
+                .and_then(|f| f.value);
             match message {
-                Some(m) => read_log_message(&origin, m, out),
+                Some(m) => read_log_message(&origin, &m, out),
                 None => out.skipped.push(Skipped {
                     origin,
                     reason: "query result row without an @message field (add `fields @message` to the query)".into(),
@@ -155,86 +205,97 @@ fn read_document(name: &str, doc: Value, out: &mut Inputs) {
     read_object(name, doc, out)
 }
 
-/// One CloudWatch log message: a full-result line is a row; other probe lines are counted.
+/// One CloudWatch log message: a full-result line is a row; other lines are counted.
 fn read_log_message(origin: &str, message: &str, out: &mut Inputs) {
-    let parsed: Option<Value> = serde_json::from_str(message.trim()).ok();
-    let Some(Value::Object(line)) = parsed else {
+    let line: Option<ResultLine> = serde_json::from_str(message.trim()).ok();
+    let Some(line) =
+        line.filter(|l| l.kind.as_deref() == Some(lambda_probe::telemetry::RESULT_TYPE))
+    else {
         out.other_log_events += 1;
         return;
     };
-    match line.get("type").and_then(Value::as_str) {
-        Some("lambda-probe.result") => {
-            if let Some(response) = line.get("response") {
-                let origin = match line.get("request_id").and_then(Value::as_str) {
-                    Some(id) => format!("{origin} (request {id})"),
-                    None => origin.to_string(),
-                };
-                read_object(&origin, response.clone(), out);
-            } else {
-                let why = line
-                    .get("omitted")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the line has no \"response\"");
-                out.skipped.push(Skipped {
-                    origin: origin.into(),
-                    reason: format!("full result not logged: {why}"),
-                });
-            }
-        }
-        _ => out.other_log_events += 1,
+    let origin = match &line.request_id {
+        Some(id) => format!("{origin} (request {id})"),
+        None => origin.to_string(),
+    };
+    match line.response {
+        Some(response) => read_object(&origin, response, out),
+        None => out.skipped.push(Skipped {
+            origin,
+            reason: format!(
+                "full result not logged: {}",
+                line.omitted
+                    .as_deref()
+                    .unwrap_or("the line has no \"response\"")
+            ),
+        }),
     }
+}
+
+/// What `emulate` attaches to an answer, when it is an emulate line.
+#[derive(Deserialize)]
+struct MaybeEmulated {
+    #[serde(default)]
+    emulated: Option<Emulated>,
+    #[serde(default)]
+    emulate_run: Option<RunInfo>,
 }
 
 /// A response, an error, or an `emulate` line.
 fn read_object(origin: &str, v: Value, out: &mut Inputs) {
-    let Value::Object(o) = v else {
+    if !v.is_object() {
         out.skipped.push(Skipped {
             origin: origin.into(),
             reason: "not a JSON object".into(),
         });
         return;
+    }
+    let attached = match MaybeEmulated::deserialize(&v) {
+        Ok(a) => a,
+        Err(e) => {
+            out.skipped.push(Skipped {
+                origin: origin.into(),
+                reason: format!(
+                    "an emulate line whose emulate_run or emulated cannot be read: {e}"
+                ),
+            });
+            return;
+        }
     };
-    let emulated = o.get("emulated");
-    let emulated_mb = emulated
-        .and_then(|e| e.get("memory_mb"))
-        .and_then(Value::as_u64)
-        .and_then(|m| u32::try_from(m).ok());
-    let run_mb = o
-        .get("emulate_run")
-        .and_then(|r| r.get("memory_mb"))
-        .and_then(Value::as_u64)
-        .and_then(|m| u32::try_from(m).ok());
-    if let Some(status) = o
-        .get("emulate_run")
-        .and_then(|r| r.get("status"))
-        .and_then(Value::as_str)
-    {
-        if status != "ok" {
-            let run = &o["emulate_run"];
-            let detail = run
-                .get("detail")
-                .and_then(Value::as_str)
-                .unwrap_or("no detail");
-            let reason = run.get("reason").and_then(Value::as_str).unwrap_or(status);
+    let emulated_mb = attached
+        .emulated
+        .as_ref()
+        .map(|e| e.memory_mb)
+        .or(attached.emulate_run.as_ref().map(|r| r.memory_mb));
+    if let Some(run) = &attached.emulate_run {
+        if run.status == Status::Failed {
             out.failed.push(Failed {
                 origin: origin.into(),
-                memory_mb: emulated_mb.or(run_mb),
-                reason: format!("{status} ({reason}): {detail}"),
+                memory_mb: emulated_mb,
+                reason: format!(
+                    "failed ({}): {}",
+                    run.reason
+                        .map(|r| format!("{r:?}"))
+                        .unwrap_or_else(|| "no reason".into()),
+                    run.detail.as_deref().unwrap_or("no detail")
+                ),
             });
             return;
         }
     }
-    if let Some(t) = o.get("errorType").and_then(Value::as_str) {
-        let msg = o.get("errorMessage").and_then(Value::as_str).unwrap_or("");
-        out.failed.push(Failed {
+    match Answer::from_value(v) {
+        Ok(Answer::Error(e)) => out.failed.push(Failed {
             origin: origin.into(),
-            memory_mb: emulated_mb.or(run_mb),
-            reason: format!("{t}: {msg}"),
-        });
-        return;
-    }
-    match row(origin, &o, emulated_mb) {
-        Ok(r) => out.rows.push(r),
+            memory_mb: emulated_mb,
+            reason: format!("{}: {}", e.error_type, e.error_message),
+        }),
+        Ok(Answer::Response(r)) => match row(origin, *r, attached.emulated, emulated_mb) {
+            Ok(r) => out.rows.push(r),
+            Err(reason) => out.skipped.push(Skipped {
+                origin: origin.into(),
+                reason,
+            }),
+        },
         Err(reason) => out.skipped.push(Skipped {
             origin: origin.into(),
             reason,
@@ -242,46 +303,33 @@ fn read_object(origin: &str, v: Value, out: &mut Inputs) {
     }
 }
 
-fn row(origin: &str, o: &Map<String, Value>, emulated_mb: Option<u32>) -> Result<Row, String> {
-    let workload = o
-        .get("workload")
-        .and_then(Value::as_str)
-        .ok_or("no \"workload\": not a lambda-probe response")?;
-    let env = o
-        .get("environment")
-        .ok_or("no \"environment\": not a lambda-probe response")?;
-    if o.get("summary").and_then(|s| s.get("wall_ms")).is_none() {
-        return Err("no \"summary.wall_ms\": not a lambda-probe response".into());
-    }
-    let memory_mb = env
-        .get("memory_mb")
-        .and_then(Value::as_u64)
-        .and_then(|m| u32::try_from(m).ok())
+fn row(
+    origin: &str,
+    response: Response,
+    emulated: Option<Emulated>,
+    emulated_mb: Option<u32>,
+) -> Result<Row, String> {
+    let memory_mb = response
+        .environment
+        .memory_mb
         .or(emulated_mb)
         .ok_or("memory size unknown: neither environment.memory_mb nor emulated.memory_mb (run with AWS_LAMBDA_FUNCTION_MEMORY_SIZE set)")?;
-    let arch = env
-        .get("arch")
-        .and_then(Value::as_str)
-        .ok_or("no environment.arch")?;
-    let arch = lambda_probe_arch(arch).to_string();
-    let source = match o.get("emulated") {
-        Some(Value::Object(_)) => Source::Emulated,
-        _ => Source::Real,
-    };
+    let arch = response.environment.lambda_arch().ok_or_else(|| {
+        format!(
+            "architecture {:?} is not one Lambda runs (arm64, x86_64)",
+            response.environment.arch
+        )
+    })?;
     Ok(Row {
         origin: origin.into(),
-        workload: workload.into(),
         memory_mb,
         arch,
-        source,
-        response: Value::Object(o.clone()),
+        source: if emulated.is_some() {
+            Source::Emulated
+        } else {
+            Source::Real
+        },
+        response,
+        emulated,
     })
-}
-
-/// Lambda's name for the architecture.
-pub fn lambda_probe_arch(arch: &str) -> &str {
-    match arch {
-        "aarch64" => "arm64",
-        other => other,
-    }
 }
