@@ -26,7 +26,7 @@ PARAMS ?=
 SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 .PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate watch local \
-	deploy invoke tune tune-both outputs fetch-logs insights emulate report report-check clean delete \
+	deploy invoke invoke-lmi tune tune-both outputs fetch-logs insights emulate report report-check clean delete \
 	soak fuzz deny fixtures schema
 
 help: ## List the targets
@@ -107,6 +107,10 @@ deploy: setup ## sam build && sam deploy; guided the first time (no samconfig.to
 invoke: setup ## Invoke the deployed function: make invoke W=pbkdf2-single ARCH=arm64|x86_64 [MEMORY=1769]
 	@test -n "$(W)" || { echo "usage: make invoke W=<payload name or file> [ARCH=arm64|x86_64] [MEMORY=<MB>]"; exit 2; }
 	@$(PY) scripts/aws.py invoke "$(W)" --arch "$(ARCH)" $(if $(MEMORY),--memory "$(MEMORY)")
+
+invoke-lmi: setup ## Send an LMI experiment K at a time: make invoke-lmi W=pbkdf2-1-thread [ARCH=arm64|x86_64] (docs/managed-instances.md)
+	@test -n "$(W)" || { echo "usage: make invoke-lmi W=<name in bench-payloads/lmi/> [ARCH=arm64|x86_64]"; exit 2; }
+	@$(PY) scripts/aws.py lmi "$(W)" --arch "$(ARCH)"
 
 tune: setup ## Run Power Tuning: make tune W=pbkdf2-1-thread [ARCH=arm64|x86_64] [WAIT_S=3600]
 	@test -n "$(W)" || { echo "usage: make tune W=<name in bench-payloads/power-tuning/> [ARCH=arm64|x86_64]"; exit 2; }

@@ -3,6 +3,7 @@
 `make outputs`, `make fetch-logs` and `make insights` call this.
 
     scripts/aws.py invoke PAYLOAD [--arch arm64|x86_64] [--memory MB] [--function NAME]
+    scripts/aws.py lmi EXPERIMENT [--arch arm64|x86_64] [--function NAME]
     scripts/aws.py tune EXPERIMENT [--arch arm64|x86_64] [--wait-s N] [--poll-s N]
     scripts/aws.py tune-both EXPERIMENT [--wait-s N] [--poll-s N]
     scripts/aws.py outputs
@@ -10,7 +11,7 @@
     scripts/aws.py insights QUERY [--fn both|arm64|x86_64|NAME] [--since 3h] [--until TIME]
 
 PAYLOAD is a file or a name in bench-payloads/ (pbkdf2-single); EXPERIMENT a file or a name in
-bench-payloads/power-tuning/; QUERY a file or a name in queries/ (report-by-memory). The
+bench-payloads/power-tuning/ (tune) or bench-payloads/lmi/ (lmi); QUERY a file or a name in queries/ (report-by-memory). The
 functions, their log groups and the state machine come from the stack's outputs: the stack is
 $STACK, else `stack_name` in samconfig.toml, else lambda-probe. Credentials, profile and
 endpoints are boto3's own (AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL_<SERVICE>, ...); the
@@ -20,6 +21,7 @@ written to out/ ($PROBE_OUT_DIR).
 
 import argparse
 import base64
+import concurrent.futures
 import datetime
 import json
 import os
@@ -37,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = Path(os.environ.get("PROBE_OUT_DIR") or REPO / "out")
 PAYLOADS = REPO / "bench-payloads"
 EXPERIMENTS = PAYLOADS / "power-tuning"
+LMI_EXPERIMENTS = PAYLOADS / "lmi"
 QUERIES = REPO / "queries"
 ARN_PLACEHOLDER = "{{ProbeFunctionArn}}"
 DEFAULT_STACK = "lambda-probe"
@@ -45,6 +48,13 @@ ARCHES = ("arm64", "x86_64")
 OUTPUT_NAME = {"arm64": "Arm64FunctionName", "x86_64": "X86FunctionName"}
 OUTPUT_ARN = {"arm64": "Arm64FunctionArn", "x86_64": "X86FunctionArn"}
 OUTPUT_LOG_GROUP = {"arm64": "Arm64LogGroupName", "x86_64": "X86LogGroupName"}
+OUTPUT_LMI_NAME = {"arm64": "Arm64LmiFunctionName", "x86_64": "X86LmiFunctionName"}
+# An LMI experiment's keys (bench-payloads/README.md, "Lambda Managed Instances experiments") and
+# its bounds: LMI's per-environment concurrency range, and invocations per experiment.
+LMI_KEYS = {"about", "payload", "vcpus", "concurrency", "rounds"}
+LMI_MAX_CONCURRENCY = 1600
+LMI_MAX_ROUNDS = 20
+LMI_MAX_INVOCATIONS = 1000
 OUTPUT_STATE_MACHINE = "PowerTuningStateMachineArn"
 MIN_MB, MAX_MB = 128, 10240
 # Lambda runs up to 900 s; a shorter read timeout would cut a long invocation short.
@@ -262,6 +272,96 @@ def invoke(args):
     else:
         print(summarize(response))
     print(report or "REPORT: no log tail in the answer (a local emulator sends none)")
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------ Lambda Managed Instances
+
+
+def lmi_payload(path, e):
+    """The payload an experiment names: a file of the bench-payloads folder holding its lmi/."""
+    return path.parent.parent / e["payload"]
+
+
+def load_lmi_experiment(path):
+    """An LMI experiment file, checked: what is wrong says which key and why."""
+    try:
+        e = json.loads(path.read_text())
+    except ValueError as err:
+        raise Failure(f"{rel(path)} is not JSON: {err}")
+    if not isinstance(e, dict) or set(e) != LMI_KEYS:
+        raise Failure(f"{rel(path)}: an LMI experiment has exactly the keys {sorted(LMI_KEYS)}")
+    levels = e["concurrency"]
+    if (not isinstance(levels, list) or not levels
+            or not all(isinstance(k, int) and 1 <= k <= LMI_MAX_CONCURRENCY for k in levels)):
+        raise Failure(f"{rel(path)}: `concurrency` lists 1..{LMI_MAX_CONCURRENCY} invocations at once")
+    if not isinstance(e["rounds"], int) or not 1 <= e["rounds"] <= LMI_MAX_ROUNDS:
+        raise Failure(f"{rel(path)}: `rounds` is 1..{LMI_MAX_ROUNDS}")
+    if sum(levels) * e["rounds"] > LMI_MAX_INVOCATIONS:
+        raise Failure(f"{rel(path)}: more than {LMI_MAX_INVOCATIONS} invocations in all")
+    if not isinstance(e["payload"], str) or not lmi_payload(path, e).is_file():
+        raise Failure(f"{rel(path)}: `payload` names the event of one invocation, a file in bench-payloads/")
+    return e
+
+
+def lmi(args):
+    """Sends the experiment's payload K at a time for each K, `rounds` times each, and saves
+    every answer as one JSON line: each response says in `overlap` how many invocations really
+    shared its process (Lambda may spread K invocations over several execution environments)."""
+    path = resolve(args.experiment, LMI_EXPERIMENTS, "LMI experiment")
+    e = load_lmi_experiment(path)
+    function = args.function or output(
+        stack_outputs(), OUTPUT_LMI_NAME[args.arch],
+        f"deploy with DeployManagedInstances=true (docs/managed-instances.md); the {args.arch} "
+        "LMI function may be switched off")
+    body = lmi_payload(path, e).read_bytes()
+    try:
+        json.loads(body)  # a broken file fails here, not at the function
+    except ValueError as err:
+        raise Failure(f"bench-payloads/{e['payload']} is not JSON: {err}")
+    # One attempt each: a retried invocation would run the payload again. botocore clients are
+    # thread-safe; one serves every thread.
+    runner = client("lambda", read_timeout=INVOKE_READ_TIMEOUT_S, retries={"total_max_attempts": 1},
+                    max_pool_connections=max(e["concurrency"]))
+
+    def one(_):
+        """One invocation: the function's answer, or the call's failure in the same shape
+        (a refused invocation, e.g. every worker busy, is a line too), and the client's time."""
+        start = time.monotonic()
+        try:
+            meta = call("lambda invoke", runner.invoke, FunctionName=function, Payload=body)
+            answer = meta["Payload"].read()
+            value = json.loads(answer)
+        except Failure as err:
+            value = {"errorType": "InvokeFailed", "errorMessage": str(err)}
+        except ValueError:
+            value = {"errorType": "NotJson", "errorMessage": answer[:200].decode("utf-8", "replace")}
+        return value, (time.monotonic() - start) * 1000.0
+
+    out_path = OUT / f"lmi-{path.stem}-{args.arch}.jsonl"
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"{function} with bench-payloads/{e['payload']}: {e['about']}")
+    print(f"{'at once':>7} {'answers':>7} {'errors':>6} {'processes':>9} {'most in one process':>19} "
+          f"{'median wall_ms':>14} {'median client ms':>16}")
+    failed = False
+    with out_path.open("w") as out:
+        for k in e["concurrency"]:
+            answers = []
+            for _ in range(e["rounds"]):
+                # K invocations at once; the next round starts when all K have answered.
+                with concurrent.futures.ThreadPoolExecutor(max_workers=k) as pool:
+                    answers.extend(pool.map(one, range(k)))
+            ok = [a for a, _ in answers if "errorType" not in a]
+            failed = failed or len(ok) < len(answers)
+            for a, _ in answers:
+                out.write(json.dumps(a) + "\n")
+            walls = sorted(a["summary"]["wall_ms"] for a in ok)
+            client_ms = sorted(ms for _, ms in answers)
+            most = max((a["overlap"]["others_max"] + 1 for a in ok), default=0)
+            sandboxes = {a["environment"]["sandbox_id"] for a in ok}
+            print(f"{k:>7} {len(answers):>7} {len(answers) - len(ok):>6} {len(sandboxes):>9} {most:>19} "
+                  f"{fmt(walls[len(walls) // 2]) if walls else '-':>14} {fmt(client_ms[len(client_ms) // 2]):>16}")
+    print(f"responses: {rel(out_path)} (one JSON line each; report reads them)")
     return 1 if failed else 0
 
 
@@ -582,6 +682,10 @@ def main(argv):
     p.add_argument("--arch", choices=ARCHES, default="arm64")
     p.add_argument("--memory", type=int, help="set the function's memory (MB) first")
     p.add_argument("--function", help="a function name instead of the stack's output")
+    p = sub.add_parser("lmi", help="send an LMI experiment's payload K at a time (bench-payloads/lmi)")
+    p.add_argument("experiment")
+    p.add_argument("--arch", choices=ARCHES, default="arm64")
+    p.add_argument("--function", help="a function name instead of the stack's LMI output")
     for name, help_text in (("tune", "run Power Tuning with an input from bench-payloads/power-tuning"),
                             ("tune-both", "run Power Tuning on both architectures, side by side")):
         p = sub.add_parser(name, help=help_text)
@@ -605,7 +709,7 @@ def main(argv):
         p.add_argument("--since", default="3h", help="3h, 90m, 2d ago, or ISO 8601")
         p.add_argument("--until", help="the end of the range (default now)")
     args = parser.parse_args(argv)
-    commands = {"invoke": invoke, "tune": tune, "tune-both": tune_both, "fetch-logs": fetch_logs,
+    commands = {"invoke": invoke, "lmi": lmi, "tune": tune, "tune-both": tune_both, "fetch-logs": fetch_logs,
                 "insights": insights}
     try:
         if args.command in commands:
