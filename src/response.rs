@@ -44,6 +44,20 @@ impl Response {
     pub fn workload(&self) -> &'static str {
         self.result.workload()
     }
+
+    /// The vCPUs this invocation's own work kept busy: `summary.effective_vcpu` when nothing
+    /// shared the process; when something did (that figure is then the process's), its
+    /// threads' own CPU ÷ its wall time, where the workload measures CPU per thread; else
+    /// `None`, never the shared figure.
+    pub fn own_effective_vcpu(&self) -> Option<f64> {
+        let c = self.result.common();
+        if !self.overlap.figures_shared {
+            return c.effective_vcpu;
+        }
+        let cpu_ms = self.result.thread_cpu_ms()?;
+        (c.wall_ms * 1000.0 >= crate::measure::clock::MIN_RATIO_WALL_US as f64)
+            .then(|| crate::measure::stats::round(cpu_ms / c.wall_ms, 3))
+    }
 }
 
 /// Why a workload stopped before doing everything it was asked.

@@ -41,6 +41,27 @@ pub fn rust_default_concurrency(vcpus: f64) -> u32 {
         .clamp(MIN_CONCURRENCY, MAX_CONCURRENCY)
 }
 
+/// The memory of an environment of `vcpus` vCPUs at `gib_per_vcpu` GiB each, in MB (Lambda's MB
+/// are MiB), checked against LMI's sizes: the inverse of [`vcpus`].
+pub fn environment_memory_mb(vcpus: u32, gib_per_vcpu: f64) -> Result<u32, String> {
+    check_gib_per_vcpu(gib_per_vcpu)?;
+    let mb = (vcpus as f64 * gib_per_vcpu * 1024.0).round();
+    if vcpus == 0 || mb < MIN_MEMORY_MB as f64 || mb > MAX_MEMORY_MB as f64 {
+        return Err(format!(
+            "{vcpus} vCPU at {gib_per_vcpu} GiB each is {mb} MB; a Lambda Managed Instances function has {MIN_MEMORY_MB}..={MAX_MEMORY_MB} MB"
+        ));
+    }
+    Ok(mb as u32)
+}
+
+/// The vCPUs each of `concurrency` invocations gets in an environment of `vcpus` when all of
+/// them are busy with `threads` threads each: an equal share of the cores, at most its
+/// threads. A model for comparison (the kernel's scheduler shares the cores, no quota divides
+/// them), not a documented rule.
+pub fn fair_share_vcpu(vcpus: f64, concurrency: u32, threads: f64) -> f64 {
+    threads.min(vcpus / concurrency.max(1) as f64)
+}
+
 /// Why a memory-per-vCPU ratio is not one LMI supports; `Ok` for 2, 4 or 8.
 pub fn check_gib_per_vcpu(gib_per_vcpu: f64) -> Result<(), String> {
     if SUPPORTED_GIB_PER_VCPU.contains(&gib_per_vcpu) {
@@ -82,5 +103,18 @@ mod tests {
         assert_eq!(rust_default_concurrency(vcpus(4096, 2.0)), 16);
         assert_eq!(rust_default_concurrency(1000.0), MAX_CONCURRENCY);
         const { assert!(MAX_MEMORY_MB > super::super::MAX_MEMORY_MB) };
+        assert_eq!(environment_memory_mb(2, 2.0), Ok(4096));
+        assert_eq!(environment_memory_mb(1, 8.0), Ok(8192));
+        assert!(environment_memory_mb(0, 2.0).is_err());
+        assert!(environment_memory_mb(1, 3.0)
+            .unwrap_err()
+            .contains("2, 4 or 8"));
+        assert!(environment_memory_mb(16, 4.0)
+            .unwrap_err()
+            .contains("32768"));
+        // Four single-thread invocations on two vCPUs: half a vCPU each.
+        assert_eq!(fair_share_vcpu(2.0, 4, 1.0), 0.5);
+        assert_eq!(fair_share_vcpu(2.0, 1, 1.0), 1.0);
+        assert_eq!(fair_share_vcpu(2.0, 2, 4.0), 1.0);
     }
 }

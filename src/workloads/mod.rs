@@ -166,6 +166,13 @@ pub trait Workload: Sized + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The CPU time this run's own threads used, in ms, where the workload reads each thread's
+    /// CPU clock (pbkdf2: its passwords'); `None` otherwise. Unlike `summary.cpu_ms` it stays
+    /// this invocation's own when others share the process.
+    fn thread_cpu_ms(_run: &Run<Self>) -> Option<f64> {
+        None
+    }
+
     /// The best parallel speedup the run measured, if the workload measures one.
     fn speedup(_run: &Run<Self>) -> Option<Speedup> {
         None
@@ -395,6 +402,13 @@ macro_rules! registry {
             pub fn plotted(&self) -> Vec<Plotted> {
                 match self {
                     $(Results::$variant(r) => <$ty as Workload>::plotted(r),)+
+                }
+            }
+
+            /// See [`Workload::thread_cpu_ms`].
+            pub fn thread_cpu_ms(&self) -> Option<f64> {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::thread_cpu_ms(r),)+
                 }
             }
 

@@ -226,6 +226,12 @@ impl Workload for Pbkdf2 {
         out
     }
 
+    /// Every password's thread CPU (`samples[].cpu_us`), summed.
+    fn thread_cpu_ms(run: &Run<Self>) -> Option<f64> {
+        (!run.samples.is_empty())
+            .then(|| run.samples.iter().map(|s| s.cpu_us as f64).sum::<f64>() / 1000.0)
+    }
+
     /// The best complete multi-thread level's speedup over one thread.
     fn speedup(run: &Run<Self>) -> Option<Speedup> {
         run.summary

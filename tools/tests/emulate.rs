@@ -814,3 +814,101 @@ fn bad_arguments_and_a_refused_payload_stop_early() {
     assert!(s.stderr.contains("refused the payload"), "{}", s.stderr);
     assert_no_leftovers();
 }
+
+/// A Lambda Managed Instances environment of 2 vCPUs: whole cores and no quota, 4 GiB, and one
+/// probe process serving 1, then 4, single-thread pbkdf2 invocations at once. Four share the
+/// two cores, so each takes about twice as long as one alone (medians over 4 and 16 runs of
+/// about a second of CPU each; the host's 2 cores are shared with other work, hence the
+/// tolerance).
+#[test]
+fn managed_four_single_thread_runs_on_two_vcpus_take_twice_one_alone() {
+    let _serial = serial();
+    require_root();
+    assert!(
+        host_cores() >= 2,
+        "this test needs 2 cores for a 2-vCPU environment"
+    );
+    let iterations = iterations_for(1.0);
+    let payload = write_payload(
+        "managed.json",
+        &json!({"workload":"pbkdf2","hash":"sha512","iterations":iterations,"passwords":1,"threads":[1]}),
+    );
+    let s = emulate(&[
+        "--managed",
+        "2",
+        // Each level twice, alternating, so a change in the host's load meanwhile touches both.
+        "--concurrency",
+        "1,4,1,4",
+        "--runs",
+        "2",
+        "--payload",
+        payload.to_str().unwrap(),
+    ]);
+    assert!(s.status.success(), "{}", s.stderr);
+    let at = |k: u64| -> Vec<&Value> {
+        s.lines
+            .iter()
+            .filter(|l| l["emulated"]["managed"]["concurrency"] == k)
+            .collect()
+    };
+    let (one, four) = (at(1), at(4));
+    assert_eq!((one.len(), four.len()), (4, 16), "{}", s.stderr);
+    for (k, line) in one
+        .iter()
+        .map(|l| (1, l))
+        .chain(four.iter().map(|l| (4, l)))
+    {
+        assert_eq!(line["emulate_run"]["status"], "ok", "{line}");
+        let e = &line["emulated"];
+        assert_eq!(
+            e["managed"],
+            json!({"vcpus": 2, "gib_per_vcpu": 2.0, "concurrency": k}),
+            "{e}"
+        );
+        assert!(
+            e["cpu_quota_vcpu"].is_null() && e["cpu_quota_us"].is_null(),
+            "{e}"
+        );
+        assert_eq!(e["cores"], 2, "{e}");
+        assert_eq!(e["memory_limit_bytes"], 4096u64 << 20, "{e}");
+        // The probe saw an environment without a quota, 2 cores, 4 GiB, K at once.
+        let env = &line["environment"];
+        assert_eq!(env["memory_mb"], 4096, "{env}");
+        assert!(env["cpu_quota_vcpu"].is_null(), "{env}");
+        assert_eq!(env["affinity_cores"], 2, "{env}");
+        assert_eq!(env["max_concurrency"], k, "{env}");
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    // The four of a round ran together: the process saw four at once.
+    let most = median(
+        four.iter()
+            .map(|l| l["overlap"]["others_max"].as_f64().unwrap() + 1.0)
+            .collect(),
+    );
+    assert_eq!(most, 4.0, "{}", s.stderr);
+    assert!(one.iter().all(|l| l["overlap"]["others_total"] == 0));
+    let wall = |lines: &[&Value]| median(lines.iter().map(|l| summary_f64(l, "wall_ms")).collect());
+    let ratio = wall(&four) / wall(&one);
+    assert!(
+        (1.6..=2.6).contains(&ratio),
+        "4 at once took {ratio:.2}× as long as 1 alone, expected about 2\n{}",
+        s.stderr
+    );
+    // Each of the four kept about half a vCPU busy: its thread's CPU over its wall.
+    let own = median(
+        four.iter()
+            .map(|l| {
+                l["samples"][0]["cpu_us"].as_f64().unwrap() / 1000.0 / summary_f64(l, "wall_ms")
+            })
+            .collect(),
+    );
+    assert!(
+        (0.38..=0.62).contains(&own),
+        "own effective vCPU {own:.3} at 4 on 2 vCPUs"
+    );
+    assert!(s.stderr.contains("at once"), "no table: {}", s.stderr);
+    assert_no_leftovers();
+}
