@@ -319,10 +319,18 @@ fn cloudwatch_exports_read_back_into_the_same_rows_as_the_responses() {
         );
         assert_eq!(body(&got), body(&want), "{export}");
     }
-    // filter-log-events also holds EMF records and START/END/REPORT lines: counted, not rows.
+    // filter-log-events also holds EMF records (and, after a long result line, the 4 KB text
+    // line that guards Power Tuning's log tail) and START/END/REPORT lines: counted, not rows.
     let got =
         std::fs::read_to_string(dir.join("cloudwatch-filter-log-events.json/report.md")).unwrap();
-    let other = 4 * logged.len();
+    let other: usize = logged
+        .iter()
+        .filter_map(|v| typed(v.clone()))
+        .enumerate()
+        .map(|(i, r)| {
+            lambda_probe::telemetry::log_lines(&r, &format!("req-{i}"), true).len() - 1 + 3
+        })
+        .sum();
     assert!(
         got.contains(&format!("{other} other log events")),
         "{}",
@@ -365,4 +373,118 @@ fn an_omitted_full_result_a_query_without_message_and_an_old_schema_are_listed()
     assert!(md.contains("without an @message field"), "{md}");
     assert!(md.contains("schema_version 1"), "{md}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The probe next to the tools, built in the same profile (a no-op when already built).
+fn probe() -> PathBuf {
+    let tools = Path::new(env!("CARGO_BIN_EXE_lambda-probe-tools"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "lambda-probe",
+        "--bin",
+        "lambda-probe",
+    ])
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if tools.parent().unwrap().ends_with("release") {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().unwrap().success(), "building the probe failed");
+    tools.with_file_name("lambda-probe")
+}
+
+/// Real responses of a process serving 4 invocations at once (`run --concurrency 4` with
+/// AWS_LAMBDA_MAX_CONCURRENCY set, as on Lambda Managed Instances) beside on-demand ones of
+/// the same memory size: the memory section keeps only the on-demand runs, and a section of
+/// its own shows the per-invocation duration and effective vCPU against the invocations at
+/// once, with the on-demand figures beside them.
+#[test]
+fn concurrent_runs_get_a_section_against_concurrency_beside_on_demand() {
+    let probe = probe();
+    let dir = temp_dir("concurrency");
+    let payload =
+        r#"{"workload":"pbkdf2","hash":"sha256","iterations":20000,"passwords":1,"threads":[1]}"#;
+    let run = |name: &str, args: &[&str], max_concurrency: Option<&str>| -> Vec<Response> {
+        let mut cmd = Command::new(&probe);
+        cmd.args(["run", "-"])
+            .args(args)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
+            .env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        if let Some(k) = max_concurrency {
+            cmd.env("AWS_LAMBDA_MAX_CONCURRENCY", k);
+        }
+        let mut child = cmd.spawn().unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), payload.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        std::fs::write(dir.join(name), &text).unwrap();
+        text.lines()
+            .filter_map(|l| typed(serde_json::from_str(l).unwrap()))
+            .collect()
+    };
+    let lmi = run(
+        "lmi.jsonl",
+        &["--concurrency", "4", "--repeat", "2"],
+        Some("4"),
+    );
+    let od = run("on-demand.jsonl", &["--repeat", "3"], None);
+    assert_eq!((lmi.len(), od.len()), (8, 3));
+    assert!(od.iter().all(|r| r.overlap.others_total == 0));
+    let out = dir.join("report");
+    let inputs: Vec<String> = ["lmi.jsonl", "on-demand.jsonl"]
+        .iter()
+        .map(|f| dir.join(f).to_string_lossy().into_owned())
+        .collect();
+    let (ok, stderr) = report(&inputs, &out);
+    assert!(ok, "{stderr}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let arch = arch(&od[0]);
+
+    // Against memory: the on-demand runs only.
+    let walls =
+        |rs: &[&Response]| -> Vec<f64> { rs.iter().map(|r| r.result.common().wall_ms).collect() };
+    let od_refs: Vec<&Response> = od.iter().collect();
+    let row = table_row(&format!("{arch} real"), 4096, &walls(&od_refs), 3);
+    assert!(md.contains(&row), "no {row} in\n{md}");
+
+    // Against concurrency: one point per number at once, each invocation's own figures.
+    assert!(
+        md.contains("## pbkdf2 on Lambda Managed Instances (vs invocations at once)"),
+        "{md}"
+    );
+    let cores = lmi[0].environment.affinity_cores.unwrap();
+    let series = format!("{arch} real · {cores} vCPU, 4096 MB");
+    let mut by_k: BTreeMap<u32, Vec<&Response>> = BTreeMap::new();
+    for r in &lmi {
+        assert_eq!(r.environment.max_concurrency, Some(4));
+        by_k.entry(r.overlap.others_max + 1).or_default().push(r);
+    }
+    assert!(by_k.contains_key(&4), "four at once: {:?}", by_k.keys());
+    for (k, rs) in &by_k {
+        let row = table_row(&series, *k, &walls(rs), 3);
+        assert!(md.contains(&row), "no {row} in\n{md}");
+        let own: Vec<f64> = rs.iter().filter_map(|r| r.own_effective_vcpu()).collect();
+        assert_eq!(own.len(), rs.len(), "pbkdf2 reads its threads' CPU");
+        let row = table_row(&series, *k, &own, 2);
+        assert!(md.contains(&row), "no {row} in\n{md}");
+    }
+    // The on-demand runs of the same memory, beside them.
+    let beside = format!(
+        "on-demand {arch} at 4096 MB (3 run(s), real): median duration {:.3} ms",
+        median(walls(&od_refs))
+    );
+    assert!(md.contains(&beside), "no {beside:?} in\n{md}");
+    // Duration: the series, the on-demand line, the vCPU marker. Effective vCPU: the series,
+    // the on-demand line, Lambda's on-demand model at 4,096 MB, V ÷ K, the vCPU marker.
+    let svg = out.join("svg");
+    assert_eq!(polylines(&svg.join("pbkdf2-concurrency-duration.svg")), 3);
+    assert_eq!(polylines(&svg.join("pbkdf2-concurrency-vcpu.svg")), 5);
+    assert!(md.contains("No cost per invocation here"), "{md}");
 }

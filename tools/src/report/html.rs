@@ -1,6 +1,6 @@
 //! report.html: self-contained (the SVG plots inline), with the tables beside them.
 
-use super::{table_rows, Report, HEADERS};
+use super::{headers, table_rows, Report};
 use std::fmt::Write as _;
 
 fn esc(s: &str) -> String {
@@ -86,7 +86,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
                 esc(&p.title),
                 esc(&p.y_label)
             );
-            for c in HEADERS {
+            for c in headers(p) {
                 let _ = write!(h, "<th>{}</th>", esc(c));
             }
             h.push_str("</tr>\n");

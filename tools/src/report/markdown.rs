@@ -1,6 +1,6 @@
 //! report.md: the same sections, plots (as linked SVGs) and tables as the HTML.
 
-use super::{table_rows, Report, HEADERS};
+use super::{headers, table_rows, Report};
 use std::fmt::Write as _;
 
 pub fn render(r: &Report) -> String {
@@ -15,7 +15,7 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(md, "### {}\n", p.title);
             let _ = writeln!(md, "![{}](svg/{}.svg)\n", p.title, p.id);
             let _ = writeln!(md, "{}:\n", p.y_label);
-            let _ = writeln!(md, "| {} |", HEADERS.join(" | "));
+            let _ = writeln!(md, "| {} |", headers(p).join(" | "));
             let _ = writeln!(md, "|---|---:|---:|---:|---:|");
             for row in table_rows(p) {
                 let _ = writeln!(md, "| {} |", row.join(" | "));

@@ -102,16 +102,12 @@ pub fn table_rows(p: &Plot) -> Vec<[String; 5]> {
     for s in &p.series {
         for pt in &s.points {
             let mut name = s.name.clone();
-            for mk in p
-                .marks
-                .iter()
-                .filter(|m| m.series == s.name && m.memory_mb == pt.memory_mb)
-            {
+            for mk in p.marks.iter().filter(|m| m.series == s.name && m.x == pt.x) {
                 let _ = write!(name, " ({})", mk.label);
             }
             rows.push([
                 name,
-                pt.memory_mb.to_string(),
+                pt.x.to_string(),
                 pt.n.to_string(),
                 fmt_num(pt.median, p.decimals),
                 if pt.n > 1 {
@@ -129,10 +125,13 @@ pub fn table_rows(p: &Plot) -> Vec<[String; 5]> {
     rows
 }
 
-pub const HEADERS: [&str; 5] = [
-    "Series",
-    "Memory (MB)",
-    "Runs",
-    "Median",
-    "Spread (min–max)",
-];
+/// The columns of a plot's table.
+pub fn headers(p: &Plot) -> [&'static str; 5] {
+    [
+        "Series",
+        p.x_axis.heading(),
+        "Runs",
+        "Median",
+        "Spread (min–max)",
+    ]
+}
