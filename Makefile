@@ -26,7 +26,7 @@ PARAMS ?=
 SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 .PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate watch local \
-	deploy invoke invoke-lmi tune tune-both outputs fetch-logs insights emulate report report-check clean delete \
+	deploy invoke invoke-lmi tune tune-both outputs fetch-logs insights emulate emulate-lmi report report-check clean delete \
 	soak fuzz deny fixtures schema
 
 help: ## List the targets
@@ -140,6 +140,19 @@ emulate: setup ## Sweep memory sizes locally under Lambda's CPU share and memory
 	@mkdir -p "$(dir $(OUT))"
 	target/release/lambda-probe-tools emulate --memory "$(M)" --payload "$(W)" --runs "$(RUNS)" --out "$(OUT)"
 	@echo "JSON lines: $(OUT)"
+
+# emulate-lmi: a Lambda Managed Instances environment of V vCPUs (whole cores, no CFS quota,
+# R GiB per vCPU) serving K invocations at once, one level after another (needs root).
+V ?= 2
+K ?= 1,2,4
+R ?= 2
+LMI_OUT ?= out/emulate-lmi.jsonl
+emulate-lmi: setup ## Emulate an LMI environment: make emulate-lmi W=bench-payloads/pbkdf2-single.json [V=2] [K=1,2,4] [R=2] [RUNS=1] [LMI_OUT=out/emulate-lmi.jsonl]
+	@test -n "$(W)" || { echo "usage: make emulate-lmi W=bench-payloads/<payload>.json [V=$(V)] [K=$(K)] [R=$(R)] [RUNS=$(RUNS)]"; exit 2; }
+	cargo build --release -p lambda-probe -p lambda-probe-tools
+	@mkdir -p "$(dir $(LMI_OUT))"
+	target/release/lambda-probe-tools emulate --managed "$(V)" --gib-per-vcpu "$(R)" --concurrency "$(K)" --payload "$(W)" --runs "$(RUNS)" --out "$(LMI_OUT)"
+	@echo "JSON lines: $(LMI_OUT)"
 
 clean: ## Remove build outputs
 	cargo clean

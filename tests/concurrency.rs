@@ -252,6 +252,19 @@ fn per_thread_cpu_stays_exact_while_process_cpu_is_shared() {
         "process CPU ÷ own thread CPU: {ratios:?}"
     );
     assert!(together.iter().all(|r| r.overlap.figures_shared));
+    // Each invocation's own effective vCPU comes from its thread, never the shared process
+    // figure: one thread keeps at most one vCPU busy.
+    for r in &together {
+        let own = r
+            .own_effective_vcpu()
+            .expect("pbkdf2 reads its threads' CPU");
+        let wall = r.result.common().wall_ms;
+        assert!((own - thread_cpu(r) / 1000.0 / wall).abs() < 0.002, "{own}");
+        assert!(own <= 1.05, "one thread kept {own} vCPU busy");
+    }
+    // Alone, it is the summary's own figure.
+    let r = wave(vec![pbkdf2_one()], 2).remove(0);
+    assert_eq!(r.own_effective_vcpu(), r.result.common().effective_vcpu);
 }
 
 /// `run --concurrency 16` as its own process: exactly one cold start, indexes 1..=16, one
