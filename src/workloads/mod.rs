@@ -9,6 +9,7 @@
 //! `crate::measure`.
 
 pub mod alloc;
+pub mod cpu_timeline;
 pub mod env;
 pub mod io;
 pub mod memory;
@@ -423,4 +424,5 @@ registry! {
     Alloc = "alloc" => alloc::Alloc,
     Memset = "memset" => memset::Memset,
     Io = "io" => io::Io,
+    CpuTimeline = "cpu-timeline" => cpu_timeline::CpuTimeline,
 }

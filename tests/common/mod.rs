@@ -82,7 +82,14 @@ pub fn probe_cmd(extra_args: &[&str]) -> Command {
 /// and the test failed, past `limit`; stdout that is not JSON fails the test with both streams.
 pub fn run_probe_cmd(mut cmd: Command, stdin: &[u8], limit: Duration) -> ProbeRun {
     let started = Instant::now();
-    let mut child = cmd.spawn().expect("start lambda-probe");
+    let child = cmd.spawn().expect("start lambda-probe");
+    finish_probe(child, started, stdin, limit)
+}
+
+/// Gives a started `lambda-probe run -` (from [`probe_cmd`]) its input and reads what it prints:
+/// for a test that must do something to the process (put it in a cgroup) before it reads its
+/// payload. `started` is when it was spawned. As [`run_probe_cmd`] otherwise.
+pub fn finish_probe(mut child: Child, started: Instant, stdin: &[u8], limit: Duration) -> ProbeRun {
     // Every stream on its own thread: a large input or output never blocks the other side.
     let mut input = child.stdin.take().expect("stdin piped");
     let stdin = stdin.to_vec();
