@@ -179,8 +179,8 @@ impl Workload for Pbkdf2 {
         let mut out = String::new();
         for l in &run.summary.figures.levels {
             out += &format!(
-                "  {:>2} threads: {:>10.3} ms wall, {:>10.3} ms cpu, effective vCPU {:>6}, speedup {:>6}, {:.1} iterations/s\n",
-                l.threads,
+                "  {:>10}: {:>10.3} ms wall, {:>10.3} ms cpu, effective vCPU {:>6}, speedup {:>6}, {:.1} iterations/s\n",
+                threads_label(l.threads),
                 l.wall_ms,
                 l.cpu_ms,
                 opt(l.effective_vcpu),
