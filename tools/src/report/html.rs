@@ -24,7 +24,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
     let i = &r.inputs;
     let _ = writeln!(
         h,
-        "<p>{} runs read; {} failed runs; {} inputs not read; {} other log events (EMF records, platform lines) ignored.</p>",
+        "<p>{} runs read; {} failed runs; {} inputs not read; {} other log events (EMF records, START/END lines) ignored.</p>",
         i.rows.len(),
         i.failed.len(),
         i.skipped.len(),
@@ -36,9 +36,19 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
         r.sections
             .iter()
             .map(|s| format!("<a href=\"#{0}\">{0}</a>", esc(&s.workload)))
+            .chain((!r.account.lines.is_empty()).then(|| {
+                format!(
+                    "<a href=\"#{}\">{}</a>",
+                    super::account::ANCHOR,
+                    esc(super::account::TITLE)
+                )
+            }))
             .collect::<Vec<_>>()
             .join(" · ")
     );
+    if i.duplicate_runs > 0 {
+        let _ = writeln!(h, "<p class=note><em>{} runs were read twice (the same response in two inputs): counted once.</em></p>", i.duplicate_runs);
+    }
     if !i.failed.is_empty() {
         h.push_str("<h2>Failed runs</h2><table><tr><th>Input</th><th>Memory (MB)</th><th>Reason</th></tr>\n");
         for f in &i.failed {
@@ -104,6 +114,12 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
             h.push_str("</div></div>\n");
         }
     }
+    let account_svg = r.account.plot.as_ref().and_then(|p| {
+        svgs.iter()
+            .find(|(id, _)| id == &p.id)
+            .map(|(_, s)| s.as_str())
+    });
+    h.push_str(&super::account::html(&r.account, account_svg));
     h.push_str("</body></html>\n");
     h
 }

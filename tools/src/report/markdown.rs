@@ -26,6 +26,7 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
+    md.push_str(&super::account::markdown(&r.account));
     md
 }
 
@@ -33,12 +34,19 @@ fn summary_md(r: &Report, md: &mut String) {
     let i = &r.inputs;
     let _ = writeln!(
         md,
-        "{} runs read; {} failed runs; {} inputs not read; {} other log events (EMF records, platform lines) ignored.\n",
+        "{} runs read; {} failed runs; {} inputs not read; {} other log events (EMF records, START/END lines) ignored.\n",
         i.rows.len(),
         i.failed.len(),
         i.skipped.len(),
         i.other_log_events
     );
+    if i.duplicate_runs > 0 {
+        let _ = writeln!(
+            md,
+            "_{} runs were read twice (the same response in two inputs): counted once._\n",
+            i.duplicate_runs
+        );
+    }
     if !i.failed.is_empty() {
         md.push_str("## Failed runs\n\n| Input | Memory (MB) | Reason |\n|---|---:|---|\n");
         for f in &i.failed {
