@@ -79,6 +79,22 @@ pub struct Speedup {
     pub value: f64,
 }
 
+impl Speedup {
+    /// The best of a run's parallel levels: each `(parallelism, speedup)` with parallelism above
+    /// 1 and a speedup (complete levels have one), labelled by `at`.
+    pub fn best(
+        levels: impl IntoIterator<Item = (u32, Option<f64>)>,
+        at: impl Fn(u32) -> String,
+    ) -> Option<Speedup> {
+        levels
+            .into_iter()
+            .filter(|&(n, _)| n > 1)
+            .filter_map(|(n, s)| s.map(|s| (n, s)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(n, value)| Speedup { at: at(n), value })
+    }
+}
+
 /// One measured phase of a run, in the terms that decide its duration at another memory size:
 /// the CPU it used, how many threads it kept busy, and the wall time that did not wait for CPU.
 /// `predict` scales these with Lambda's rules.

@@ -224,17 +224,14 @@ impl Workload for Pbkdf2 {
 
     /// The best complete multi-thread level's speedup over one thread.
     fn speedup(run: &Run<Self>) -> Option<Speedup> {
-        run.summary
-            .figures
-            .levels
-            .iter()
-            .filter(|l| l.threads > 1)
-            .filter_map(|l| l.speedup.map(|s| (l.threads, s)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(t, s)| Speedup {
-                at: threads_label(t),
-                value: s,
-            })
+        Speedup::best(
+            run.summary
+                .figures
+                .levels
+                .iter()
+                .map(|l| (l.threads, l.speedup)),
+            threads_label,
+        )
     }
 
     /// One phase per complete thread count: its CPU, and the threads it could keep busy (the
