@@ -16,12 +16,18 @@ MEMORY ?=
 # goes on in AWS).
 WAIT_S ?= 3600
 POLL_S ?= 15
+# make fetch-logs / make insights: which function's logs (both, arm64, x86_64, a function name or a
+# log group) and the time range (3h / 90m / 2d ago, or ISO 8601; UNTIL defaults to now).
+FN ?= both
+SINCE ?= 3h
+UNTIL ?=
 # make deploy: parameter overrides, e.g. PARAMS='DeployPowerTuning=true MemorySize=1769'.
 PARAMS ?=
 SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 .PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate watch local \
-	deploy invoke tune outputs emulate report report-check clean delete soak fuzz deny
+	deploy invoke tune tune-both outputs fetch-logs insights emulate report report-check clean delete \
+	soak fuzz deny fixtures schema
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -101,9 +107,20 @@ invoke: setup ## Invoke the deployed function: make invoke W=pbkdf2-single ARCH=
 	@test -n "$(W)" || { echo "usage: make invoke W=<payload name or file> [ARCH=arm64|x86_64] [MEMORY=<MB>]"; exit 2; }
 	@$(PY) scripts/aws.py invoke "$(W)" --arch "$(ARCH)" $(if $(MEMORY),--memory "$(MEMORY)")
 
-tune: setup ## Run Power Tuning: make tune W=pbkdf2-single [ARCH=arm64|x86_64] [WAIT_S=3600]
+tune: setup ## Run Power Tuning: make tune W=pbkdf2-1-thread [ARCH=arm64|x86_64] [WAIT_S=3600]
 	@test -n "$(W)" || { echo "usage: make tune W=<name in bench-payloads/power-tuning/> [ARCH=arm64|x86_64]"; exit 2; }
 	@$(PY) scripts/aws.py tune "$(W)" --arch "$(ARCH)" --wait-s "$(WAIT_S)" --poll-s "$(POLL_S)"
+
+tune-both: setup ## Run Power Tuning on arm64 and x86_64 with one input, side by side: make tune-both W=pbkdf2-1-thread
+	@test -n "$(W)" || { echo "usage: make tune-both W=<name in bench-payloads/power-tuning/>"; exit 2; }
+	@$(PY) scripts/aws.py tune-both "$(W)" --wait-s "$(WAIT_S)" --poll-s "$(POLL_S)"
+
+fetch-logs: setup ## Save the probe's result lines and REPORT lines from CloudWatch Logs: make fetch-logs [FN=both] [SINCE=3h] [UNTIL=…]
+	@$(PY) scripts/aws.py fetch-logs --fn "$(FN)" --since "$(SINCE)" $(if $(UNTIL),--until "$(UNTIL)")
+
+insights: setup ## Run a Logs Insights query from queries/: make insights Q=report-by-memory [FN=both] [SINCE=3h] [UNTIL=…]
+	@test -n "$(Q)" || { echo "usage: make insights Q=<name in queries/> [FN=both|arm64|x86_64|<function>] [SINCE=3h] [UNTIL=…]"; exit 2; }
+	@$(PY) scripts/aws.py insights "$(Q)" --fn "$(FN)" --since "$(SINCE)" $(if $(UNTIL),--until "$(UNTIL)")
 
 outputs: setup ## Print the deployed stack's outputs (function names and ARNs, table, state machine)
 	@$(PY) scripts/aws.py outputs
@@ -140,12 +157,19 @@ report-check: setup ## Render a report of the test fixtures in headless Chromium
 	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 	cargo build --release -p lambda-probe-tools
 	@mkdir -p "$(dir $(SHOT))" && d=$$(mktemp -d) && \
-	target/release/lambda-probe-tools report tools/tests/fixtures/report/run-*.json tools/tests/fixtures/report/responses.jsonl tools/tests/fixtures/report/emulate.jsonl --out "$$d/report" && \
+	target/release/lambda-probe-tools report tests/fixtures/results/run-*.json tests/fixtures/results/responses.jsonl tests/fixtures/results/emulate.jsonl tests/fixtures/results/cloudwatch-filter-log-events.json --out "$$d/report" && \
 	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	  --disable-background-networking --disable-component-update --disable-sync \
 	  --user-data-dir="$$d/profile" --window-size=1400,5000 --screenshot="$(SHOT)" \
 	  "file://$$d/report/report.html" && \
 	rm -rf "$$d" && echo "screenshot: $(SHOT)"
+
+# ---- the results contract: fixtures every reader is tested on, and the committed JSON Schemas
+fixtures: setup ## Make tests/fixtures/results/ again from real runs of every workload (as root; io against local moto)
+	cargo test -p lambda-probe-tools --test fixtures -- --ignored regenerate_fixtures
+
+schema: ## Write docs/schema/event.schema.json and response.schema.json from the types
+	UPDATE_SCHEMA=1 cargo test -p lambda-probe --lib schema::tests::committed_schemas_match_the_types
 
 # ---- reliability (README, "Reliability")
 # make soak: invocations against one warm function process; make fuzz: seconds of fuzzing.

@@ -22,6 +22,7 @@ import json
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,10 +96,32 @@ def sweep_cost(ph, experiment, arch):
         lambda_cost += num * (m / 1024 * t * PRICE_GB_S[arch] + PRICE_REQUEST)
         executor_s += num * t
     executor_cost = executor_s * EXECUTOR_GB * PRICE_GB_S["x86_64"] + len(values) * PRICE_REQUEST
-    # Initializer, Publisher + IsCountReached per value, Branching, Executor per value,
-    # Cleaner, Analyzer, Optimizer, start and end.
-    transitions = 2 + 3 * len(values) + 6
-    return lambda_cost, executor_cost, transitions * PRICE_TRANSITION
+    return lambda_cost, executor_cost, transitions(experiment) * PRICE_TRANSITION
+
+
+def transitions(experiment):
+    """State transitions of one run, as Power Tuning counts them (lambda/utils.js
+    stepFunctionsCost): 6 + 3 per size, or with onlyColdStarts 6 + per size 1 + 2 × num."""
+    n = len(experiment["powerValues"])
+    if experiment.get("onlyColdStarts"):
+        return 6 + n + 2 * n * experiment["num"]
+    return 6 + 3 * n
+
+
+def key(payload):
+    return json.dumps(payload, sort_keys=True)
+
+
+def phases_of(probe, payload, measured, runs):
+    """The measured phases of a Power Tuning input's payload: a bench payload's, or its own run
+    (an input may run one phase of a bench payload)."""
+    if key(payload) not in measured:
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            json.dump(payload, f)
+            f.flush()
+            result, _ = measure(probe, f.name, runs)
+        measured[key(payload)] = phases(result) if result is not None else None
+    return measured[key(payload)]
 
 
 def main(argv):
@@ -121,7 +144,7 @@ def main(argv):
             print(f"| {path.stem} | to be measured | | | | not measurable here: {extra} |")
             continue
         ph = phases(result)
-        measured[path.stem] = ph
+        measured[key(json.loads(path.read_text()))] = ph
         cells = [fmt_s(projected_s(ph, m)) for m in SIZES_MB]
         notes = []
         if projected_s(ph, 128) > FUNCTION_TIMEOUT_S:
@@ -135,10 +158,15 @@ def main(argv):
     print("|---|---|---|---|---|---|---|")
     for path in sorted(EXPERIMENTS.glob("*.json")):
         experiment = json.loads(path.read_text())
-        ph = measured.get(path.stem)
         n = experiment["num"] * len(experiment["powerValues"])
+        sfn = f"${transitions(experiment) * PRICE_TRANSITION:.4f}"
+        if experiment.get("onlyColdStarts"):
+            # Every invocation is a cold start: its billed time is the init, not projectable here.
+            print(f"| {path.stem} | {n} | to be measured (cold starts) | | | {sfn} | |")
+            continue
+        ph = phases_of(probe, experiment["payload"], measured, args.runs)
         if ph is None:
-            print(f"| {path.stem} | {n} | to be measured | | | | |")
+            print(f"| {path.stem} | {n} | to be measured | | | {sfn} | |")
             continue
         arm, executor, sfn = sweep_cost(ph, experiment, "arm64")
         x86, _, _ = sweep_cost(ph, experiment, "x86_64")

@@ -252,4 +252,32 @@ mod tests {
             assert!(text.contains("wall"), "{text}");
         }
     }
+
+    /// Real responses of every workload (the report fixtures, tests/fixtures/results/): each
+    /// has its summary, with its workload's own lines.
+    #[test]
+    fn every_workload_in_the_fixtures_has_a_summary() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/results/responses.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let Ok(crate::response::Answer::Response(r)) = crate::response::Answer::from_value(v)
+            else {
+                continue;
+            };
+            let text = human_summary(&r);
+            assert!(text.starts_with(r.workload()), "{text}");
+            if r.workload() != "env" {
+                assert!(
+                    text.lines().count() > 1,
+                    "{}: no lines of its own:\n{text}",
+                    r.workload()
+                );
+            }
+            seen.insert(r.workload());
+        }
+        assert_eq!(seen.len(), crate::workloads::WORKLOADS.len(), "{seen:?}");
+    }
 }

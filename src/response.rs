@@ -4,7 +4,6 @@
 
 use crate::error::ErrorType;
 use crate::host::Environment;
-use crate::measure::stats::round;
 use crate::measure::Span;
 use crate::workloads::Results;
 use schemars::JsonSchema;
@@ -79,11 +78,12 @@ pub struct Summary<F> {
 
 impl<F> Summary<F> {
     pub fn new(span: &Span, figures: F) -> Self {
+        let f = span.figures();
         Self {
             common: Common {
-                wall_ms: round(span.wall_ms(), 3),
-                cpu_ms: round(span.cpu_ms(), 3),
-                effective_vcpu: span.effective_vcpu().map(|v| round(v, 3)),
+                wall_ms: f.wall_ms,
+                cpu_ms: f.cpu_ms,
+                effective_vcpu: f.effective_vcpu,
                 new_pages: span.new_pages,
                 major_faults: span.major_faults,
             },

@@ -5,13 +5,18 @@
 //! - one compact line with the full response (unless the event says `"log_result": false`),
 //!   so Logs Insights or `aws logs filter-log-events` can rebuild every run.
 //!
-//! Both are printed before the handler returns, so the platform's REPORT line stays last.
+//! Both are printed before the handler returns, so the platform's REPORT line stays last. When
+//! they are long, a text line follows them (see [`tail_guard`]).
 
 use crate::response::Response;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 pub const NAMESPACE: &str = "LambdaProbe";
+/// Every metric's dimensions: the experiment (the workload's parameters, as a short label) keeps
+/// runs that measure different things (1 thread vs 2, concurrency sets, alloc modes) in series
+/// of their own; there is one series per distinct payload, memory size and architecture.
+pub const DIMENSIONS: [&str; 4] = ["Workload", "Experiment", "MemoryMB", "Architecture"];
 /// Marks the full-result line (`"type"`), so readers find it among other log lines.
 pub const RESULT_TYPE: &str = "lambda-probe.result";
 pub const METRICS_TYPE: &str = "lambda-probe.metrics";
@@ -70,13 +75,14 @@ pub fn emf_record(response: &Response, timestamp_ms: u64) -> Value {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [["Workload", "MemoryMB", "Architecture"]],
+                "Dimensions": [DIMENSIONS],
                 "Metrics": metrics.iter().map(|m| json!({"Name": m.name, "Unit": m.unit})).collect::<Vec<_>>(),
             }],
         }),
     );
     record.insert("type".into(), METRICS_TYPE.into());
     record.insert("Workload".into(), response.workload().into());
+    record.insert("Experiment".into(), response.result.experiment().into());
     record.insert("MemoryMB".into(), memory.into());
     let arch = response.environment.lambda_arch();
     record.insert(
@@ -124,7 +130,39 @@ pub fn log_lines(response: &Response, request_id: &str, log_result: bool) -> Vec
     if log_result {
         lines.push(result_line(response, request_id));
     }
+    lines.extend(tail_guard(&lines));
     lines
+}
+
+/// `LogResult`, what Lambda returns with an invocation asked with `LogType: Tail`, holds the last
+/// 4 KB of the invocation's log; AWS Lambda Power Tuning reads every duration from it.
+pub const LOG_TAIL_BYTES: usize = 4096;
+/// What Lambda writes after the function's lines, at most: END (52 bytes) and REPORT (under
+/// 300 bytes with every field at its widest, Init Duration and an error status included), with
+/// room to spare for an X-Ray line.
+pub const PLATFORM_TAIL_MAX_BYTES: usize = 1024;
+
+/// Power Tuning takes the log tail for JSON logs when its first byte is `{`, and then fails on
+/// this function's Text logs ("Unrecognized JSON log"). A tail cut inside the probe's JSON lines
+/// can start on any of their braces, so when those lines are long enough to reach the start of
+/// the tail, one text line of `LOG_TAIL_BYTES` follows them: the tail then starts inside it, and
+/// END and REPORT, whatever their length, follow it. Shorter output needs none: the tail then
+/// starts in Lambda's own START (or INIT_START) line.
+pub fn tail_guard(lines: &[String]) -> Option<String> {
+    let printed: usize = lines.iter().map(|l| l.len() + 1).sum();
+    if printed + PLATFORM_TAIL_MAX_BYTES < LOG_TAIL_BYTES {
+        return None;
+    }
+    const WHY: &str =
+        "lambda-probe: log tail guard. The JSON lines above are long enough to reach \
+        the start of the last 4 KB of this invocation's log (LogResult), which AWS Lambda Power \
+        Tuning parses as JSON logs when it starts with an opening brace; this text line fills \
+        those 4 KB instead.";
+    let mut guard = String::with_capacity(LOG_TAIL_BYTES);
+    guard.push_str(WHY);
+    // println! adds the newline that makes the line LOG_TAIL_BYTES long.
+    guard.extend(std::iter::repeat_n('.', LOG_TAIL_BYTES - 1 - WHY.len()));
+    Some(guard)
 }
 
 #[cfg(test)]
@@ -148,9 +186,9 @@ mod tests {
         assert_eq!(cw["Namespace"], NAMESPACE);
         assert_eq!(
             cw["Dimensions"],
-            json!([["Workload", "MemoryMB", "Architecture"]])
+            json!([["Workload", "Experiment", "MemoryMB", "Architecture"]])
         );
-        for dim in ["Workload", "MemoryMB", "Architecture"] {
+        for dim in DIMENSIONS {
             assert!(rec[dim].is_string(), "dimension {dim} missing: {rec}");
         }
         let names: Vec<&str> = cw["Metrics"]
@@ -219,6 +257,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn different_experiments_never_share_a_series() {
+        let experiment = |r: &Response| emf_record(r, 0)["Experiment"].clone();
+        let one = respond(
+            json!({"workload": "pbkdf2", "iterations": 10, "passwords": 1, "threads": [1]}),
+        )
+        .await;
+        let two = respond(
+            json!({"workload": "pbkdf2", "iterations": 10, "passwords": 1, "threads": [2]}),
+        )
+        .await;
+        let again = respond(
+            json!({"workload": "pbkdf2", "iterations": 10, "passwords": 1, "threads": [1]}),
+        )
+        .await;
+        assert_ne!(experiment(&one), experiment(&two));
+        assert_eq!(experiment(&one), experiment(&again));
+        assert_eq!(experiment(&one), json!("sha512 1x10 threads=1"));
+        let reuse = respond(
+            json!({"workload": "alloc", "buffers": 2, "buffer_bytes": 65536, "mode": "reuse"}),
+        )
+        .await;
+        let fresh = respond(
+            json!({"workload": "alloc", "buffers": 2, "buffer_bytes": 65536, "mode": "fresh"}),
+        )
+        .await;
+        assert_ne!(experiment(&reuse), experiment(&fresh));
+    }
+
+    #[tokio::test]
     async fn memory_workloads_publish_their_headline_figures() {
         let names = |r: &Response| -> Vec<&'static str> {
             r.result.metrics().iter().map(|m| m.name).collect()
@@ -236,5 +303,36 @@ mod tests {
         )
         .await;
         assert_eq!(names(&r), vec!["MemsetFirstTouchGBps"]);
+        // Pass 2 of `fresh` is another first touch: no reuse metric.
+        let r =
+            respond(json!({"workload": "alloc", "buffers": 4, "passes": 2, "mode": "fresh"})).await;
+        assert_eq!(names(&r), vec!["FirstTouchUsPerMiB"]);
+    }
+
+    #[tokio::test]
+    async fn long_lines_get_a_tail_guard_and_short_ones_do_not() {
+        // env: a short response, no guard; alloc: a long one, guarded.
+        let r = respond(json!({"workload": "env"})).await;
+        let lines = log_lines(&r, "req-5", true);
+        let printed: usize = lines.iter().map(|l| l.len() + 1).sum();
+        assert!(
+            printed + PLATFORM_TAIL_MAX_BYTES < LOG_TAIL_BYTES,
+            "{printed}"
+        );
+        assert!(lines.iter().all(|l| l.starts_with('{')), "{lines:?}");
+        let r = respond(json!({"workload": "alloc", "buffers": 40, "buffer_bytes": 4096})).await;
+        let lines = log_lines(&r, "req-6", true);
+        assert_eq!(lines.len(), 3);
+        let guard = &lines[2];
+        assert_eq!(guard.len() + 1, LOG_TAIL_BYTES, "a full tail once printed");
+        // No brace (the JSON path), no tab (Power Tuning's text regexes start with one).
+        assert!(
+            guard.is_ascii() && !guard.contains(['{', '\t', '\n']),
+            "{guard}"
+        );
+        // The threshold: one byte under it needs no guard, at it one is added.
+        let at = |n: usize| tail_guard(&["x".repeat(n - 1)]);
+        assert!(at(LOG_TAIL_BYTES - PLATFORM_TAIL_MAX_BYTES - 1).is_none());
+        assert!(at(LOG_TAIL_BYTES - PLATFORM_TAIL_MAX_BYTES).is_some());
     }
 }

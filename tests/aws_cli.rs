@@ -2,8 +2,8 @@
 //! stand-ins: the real Lambda Runtime API emulator (`cargo lambda watch`) for Lambda, and
 //! `moto_server` for CloudFormation (a stack whose outputs are template.yaml's) and Step Functions
 //! (state machines moto really executes, shaped like Power Tuning's output). Dummy credentials;
-//! everything on 127.0.0.1. The AWS CLI is the project's (.venv, v1); the commands avoid options
-//! only one major version knows.
+//! everything on 127.0.0.1. README's lines use the AWS CLI (the project's .venv, v1) and avoid
+//! options only one major version knows; `make invoke` and `make tune` use boto3.
 
 mod common;
 
@@ -237,6 +237,12 @@ fn readme_invoke_lines_and_make_invoke_work_against_the_emulator() {
     assert!(stdout.contains("pbkdf2 · arch"), "{stdout}");
     assert!(stdout.contains("levels: "), "{stdout}");
     assert!(stdout.contains("REPORT: no log tail"), "{stdout}");
+    assert!(
+        !out_dir
+            .join("invoke-pbkdf2-single-x86_64-tail.json")
+            .exists(),
+        "no tail, no tail file"
+    );
     let r: Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join("invoke-pbkdf2-single-x86_64.json")).unwrap(),
     )
@@ -247,49 +253,15 @@ fn readme_invoke_lines_and_make_invoke_work_against_the_emulator() {
         "the payload given, not another"
     );
 
-    // A name in bench-payloads/ works too (env is quick in any build). The CLI here is v1, which
-    // refuses --cli-binary-format: the runs above prove it was left out.
+    // A name in bench-payloads/ works too (env is quick in any build).
     let o = make("invoke W=env");
     assert!(o.status.success(), "make invoke W=env: {}", text(&o));
-
-    // With CLI v2 the option is needed. A stand-in that says it is v2 records the arguments and
-    // hands the rest to the real (v1) CLI without that option.
-    let fake_v2 = dir.join("aws-v2");
-    std::fs::write(
-        &fake_v2,
-        "#!/usr/bin/env bash\n\
-         if [ \"$1\" = --version ]; then echo 'aws-cli/2.22.0 Python/3.12.6 Linux/6 exe/x86_64'; exit 0; fi\n\
-         echo \"$*\" >> \"$(dirname \"$0\")/v2-args.log\"\n\
-         args=(); skip=0\n\
-         for a in \"$@\"; do\n\
-           if [ $skip = 1 ]; then skip=0; continue; fi\n\
-           if [ \"$a\" = --cli-binary-format ]; then skip=1; continue; fi\n\
-           args+=(\"$a\")\n\
-         done\n\
-         exec aws \"${args[@]}\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &fake_v2,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let mut env_v2 = env.to_vec();
-    env_v2.push(("AWS_CLI", fake_v2.to_str().unwrap()));
-    let o = shell(
-        &format!("make -s -C {} invoke W=env", repo().display()),
-        &dir,
-        &env_v2,
-    );
-    assert!(o.status.success(), "make invoke with CLI v2: {}", text(&o));
-    let log = std::fs::read_to_string(dir.join("v2-args.log")).unwrap();
-    let invoke = log
-        .lines()
-        .find(|l| l.starts_with("lambda invoke"))
-        .unwrap_or_else(|| panic!("no invoke: {log}"));
+    // make invoke, tune and the rest talk to AWS through boto3 alone, never through an `aws`
+    // process whose output they would have to decode (README's own lines use the CLI).
+    let script = std::fs::read_to_string(repo().join("scripts/aws.py")).unwrap();
     assert!(
-        invoke.contains("--cli-binary-format raw-in-base64-out"),
-        "{invoke}"
+        !script.contains("subprocess") && script.contains("import boto3"),
+        "scripts/aws.py must call AWS through boto3"
     );
 
     // Mistakes end with a message that says what to do, before any invocation.
@@ -332,12 +304,31 @@ const ABORTED: &str = r#"{"StartAt":"Executor","States":{"Executor":{"Type":"Pas
 const FAILED: &str = r#"{"StartAt":"Fail","States":{"Fail":{"Type":"Fail",
   "Error":"States.Timeout","Cause":"the executor ran out of time"}}}"#;
 
+/// As Power Tuning's does, with results that depend on the function tuned: the x86_64 function's
+/// ARN (its stack output's stand-in ends with X86FunctionArn) gets other figures than arm64's.
+const PER_ARCH: &str = r#"{"StartAt":"Which","States":{"Which":{"Type":"Choice",
+  "Choices":[{"Variable":"$.lambdaARN","StringMatches":"*X86FunctionArn","Next":"X86"}],
+  "Default":"Arm64"},
+  "Arm64":{"Type":"Pass","Parameters":{"power":1769,"cost":0.0000001,"duration":40.0,
+    "stateMachine":{"visualization":"https://lambda-power-tuning.show/#arm64"},
+    "stats":[{"value":128,"averageDuration":500.0,"averagePrice":0.000001},
+             {"value":1769,"averageDuration":40.0,"averagePrice":0.0000001}]},"End":true},
+  "X86":{"Type":"Pass","Parameters":{"power":3538,"cost":0.0000004,"duration":30.0,
+    "stateMachine":{"visualization":"https://lambda-power-tuning.show/#x86_64"},
+    "stats":[{"value":128,"averageDuration":400.0,"averagePrice":0.0000008},
+             {"value":3538,"averageDuration":30.0,"averagePrice":0.0000004}]},"End":true}}}"#;
+
 #[test]
 fn make_tune_fills_in_the_function_runs_the_state_machine_and_reports_its_end() {
     let moto = start_moto();
     let dir = scratch("tune");
     let mut state_machines = Vec::new();
-    for (name, definition) in [("tuned", TUNED), ("aborted", ABORTED), ("failed", FAILED)] {
+    for (name, definition) in [
+        ("tuned", TUNED),
+        ("aborted", ABORTED),
+        ("failed", FAILED),
+        ("per-arch", PER_ARCH),
+    ] {
         std::fs::write(dir.join(format!("{name}.json")), definition).unwrap();
         state_machines.push(aws(
             &moto,
@@ -350,11 +341,11 @@ fn make_tune_fills_in_the_function_runs_the_state_machine_and_reports_its_end() 
         ));
     }
 
-    let run = |stack: &str, args: &str| {
+    let run_target = |target: &str, stack: &str, args: &str| {
         let out_dir = dir.join(format!("out-{stack}"));
         let o = shell(
             &format!(
-                "make -s -C {} tune {args} POLL_S=0.5 WAIT_S=60",
+                "make -s -C {} {target} {args} POLL_S=0.5 WAIT_S=60",
                 repo().display()
             ),
             &dir,
@@ -367,6 +358,7 @@ fn make_tune_fills_in_the_function_runs_the_state_machine_and_reports_its_end() 
         );
         (o, out_dir)
     };
+    let run = |stack: &str, args: &str| run_target("tune", stack, args);
 
     // One stack per state machine; STACK picks the one a run reads.
     let mut outputs = Vec::new();
@@ -383,28 +375,31 @@ fn make_tune_fills_in_the_function_runs_the_state_machine_and_reports_its_end() 
 
     // Success: the ARN from the outputs replaced the placeholder, the run was followed to its
     // end, and the visualization URL printed.
-    let (o, out_dir) = run("tune-0", "W=pbkdf2-single ARCH=x86_64");
+    let (o, out_dir) = run("tune-0", "W=pbkdf2-1-thread ARCH=x86_64");
     assert!(o.status.success(), "make tune: {}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         stdout.contains("visualization: https://lambda-power-tuning.show/#test"),
         "{stdout}"
     );
-    assert!(stdout.contains("recommended (cost): 1769 MB"), "{stdout}");
+    assert!(
+        stdout.contains("recommended (balanced): 1769 MB"),
+        "{stdout}"
+    );
     let sent: Value = serde_json::from_str(
-        &std::fs::read_to_string(out_dir.join("tune-pbkdf2-single-x86_64-input.json")).unwrap(),
+        &std::fs::read_to_string(out_dir.join("tune-pbkdf2-1-thread-x86_64-input.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(sent["lambdaARN"], outputs[0]["X86FunctionArn"]);
     let shipped: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("bench-payloads/power-tuning/pbkdf2-single.json"))
+        &std::fs::read_to_string(repo().join("bench-payloads/power-tuning/pbkdf2-1-thread.json"))
             .unwrap(),
     )
     .unwrap();
     assert_eq!(sent["payload"], shipped["payload"]);
     assert_eq!(sent["powerValues"], shipped["powerValues"]);
     let result: Value = serde_json::from_str(
-        &std::fs::read_to_string(out_dir.join("tune-pbkdf2-single-x86_64.json")).unwrap(),
+        &std::fs::read_to_string(out_dir.join("tune-pbkdf2-1-thread-x86_64.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(
@@ -418,17 +413,75 @@ fn make_tune_fills_in_the_function_runs_the_state_machine_and_reports_its_end() 
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("without results"), "{}", text(&o));
     assert!(text(&o).contains("OverBudget at 128 MB"), "{}", text(&o));
-    let (o, _) = run("tune-2", "W=io-sequential");
+    let (o, _) = run("tune-2", "W=io-concurrency-1");
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("FAILED"), "{}", text(&o));
     assert!(text(&o).contains("States.Timeout"), "{}", text(&o));
 
     // No Power Tuning in the stack, or no such experiment: a message, not a traceback.
-    let (o, _) = run("no-such-stack", "W=pbkdf2-single");
+    let (o, _) = run("no-such-stack", "W=pbkdf2-1-thread");
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("make deploy"), "{}", text(&o));
     let (o, _) = run("tune-0", "W=nope");
     assert!(text(&o).contains("choose one of"), "{}", text(&o));
+
+    // tune-both: the same input for both functions, their results side by side.
+    let (o, out_dir) = run_target("tune-both", "tune-3", "W=pbkdf2-2-threads");
+    assert!(o.status.success(), "make tune-both: {}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "recommended for arm64 (balanced): 1769 MB, 40 ms",
+        "recommended for x86_64 (balanced): 3538 MB, 30 ms",
+        "https://lambda-power-tuning.show/#arm64",
+        "https://lambda-power-tuning.show/#x86_64",
+    ] {
+        assert!(stdout.contains(needle), "{needle}: {stdout}");
+    }
+    // One row per size, arm64's columns then x86_64's; a size one side lacks shows a dash.
+    let row = |mb: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split('|').next().is_some_and(|c| c.trim() == mb))
+            .map(|l| {
+                l.split('|')
+                    .map(|c| c.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_else(|| panic!("no row for {mb} MB: {stdout}"))
+    };
+    assert_eq!(row("128"), ["128", "500", "1e-06", "400", "8e-07"]);
+    assert_eq!(row("3538"), ["3538", "-", "-", "30", "4e-07"]);
+    for arch in ["arm64", "x86_64"] {
+        let sent: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                out_dir.join(format!("tune-pbkdf2-2-threads-{arch}-input.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let key = if arch == "arm64" {
+            "Arm64FunctionArn"
+        } else {
+            "X86FunctionArn"
+        };
+        assert_eq!(sent["lambdaARN"], outputs[3][key], "{arch}");
+        assert!(out_dir
+            .join(format!("tune-pbkdf2-2-threads-{arch}.json"))
+            .exists());
+    }
+    // One side failing fails the command, and says which.
+    let (o, _) = run_target("tune-both", "tune-2", "W=pbkdf2-2-threads");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("arm64: Power Tuning run FAILED"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("x86_64: Power Tuning run FAILED"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// base64 of a log tail as Lambda returns it: "START RequestId: 1 Version: $LATEST\n" then
@@ -628,6 +681,61 @@ fn make_invoke_memory_sets_the_size_and_waits_before_invoking() {
         "update, wait, then invoke: {seen:?}"
     );
     assert!(out_dir.join("invoke-env-arm64-512mb.json").exists());
+    // The tail is saved for `report`, in filter-log-events' shape, with the architecture and
+    // workload of the response of the same invocation (this machine's, whatever ARCH said).
+    let tail_path = out_dir.join("invoke-env-arm64-512mb-tail.json");
+    let tail: Value = serde_json::from_str(&std::fs::read_to_string(&tail_path).unwrap()).unwrap();
+    let response: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("invoke-env-arm64-512mb.json")).unwrap(),
+    )
+    .unwrap();
+    let arch =
+        lambda_probe::lambda_model::Arch::parse(response["environment"]["arch"].as_str().unwrap())
+            .unwrap()
+            .name();
+    assert_eq!(
+        (
+            tail["architecture"].as_str(),
+            tail["workload"].as_str(),
+            tail["functionName"].as_str()
+        ),
+        (Some(arch), Some("env"), Some("lambda-probe")),
+        "{tail}"
+    );
+    let messages: Vec<&str> = tail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "START RequestId: 1 Version: $LATEST",
+            "REPORT RequestId: 1\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 512 MB\tMax Memory Used: 21 MB\t"
+        ]
+    );
+    // `make report IN="out/invoke-*.json"` reads the response and its REPORT line, side by side.
+    let (ok, md, stderr) = common::tools_report(
+        &[
+            out_dir.join("invoke-env-arm64-512mb.json"),
+            tail_path.clone(),
+        ],
+        &dir.join("report"),
+    );
+    assert!(ok, "{stderr}");
+    // The probe's own run stands beside it at its own memory size (the emulator fakes 4,096 MB,
+    // where this REPORT line, written here, says 512).
+    let wall = response["summary"]["wall_ms"].as_f64().unwrap();
+    let probe = if response["environment"]["memory_mb"] == 512 {
+        format!("1 | {wall:.3}")
+    } else {
+        "0 | –".to_string()
+    };
+    let row = format!(
+        "| {arch} | 512 | env | 1 | 12.34 | 12.34 | 13 | 21 / 21 | 4.1 | 0 | – | {probe} |"
+    );
+    assert!(md.contains(&row), "{row}\n{md}");
 
     // Already at that size: no update.
     let before = split.seen.lock().unwrap().len();

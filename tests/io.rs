@@ -273,6 +273,52 @@ fn a_server_that_dies_mid_run_is_recorded_per_item() {
     assert!(dead["first_error"].as_str().unwrap().len() > 10, "{dead}");
 }
 
+/// The largest response io may give (every limit at its maximum: 1,000 items × 8 levels × 64
+/// in flight) fits Lambda's 6 MB response limit. A real run against a port nobody listens on:
+/// every call fails at once (the SDK's retry budget stops retrying a dead endpoint), so 8,000
+/// rows come back in seconds, each with an error code; the margin covers the longest code a
+/// service can send instead (`ProvisionedThroughputExceededException`).
+#[test]
+fn the_largest_io_response_fits_lambdas_6_mb_limit() {
+    use lambda_probe::workloads::io::{MAX_CONCURRENCY, MAX_CONCURRENCY_ENTRIES, MAX_ITEMS};
+    const LAMBDA_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+    let port = common::free_port();
+    let payload = json!({
+        "workload": "io",
+        "items": MAX_ITEMS,
+        "concurrency": vec![MAX_CONCURRENCY; MAX_CONCURRENCY_ENTRIES],
+        "item_bytes": 1,
+    });
+    let run = run_probe(
+        &function_env(&format!("http://127.0.0.1:{port}")),
+        &payload,
+        120_000,
+        Duration::from_secs(150),
+    );
+    assert!(run.ok, "{}", run.body);
+    let r = &run.body;
+    assert_response_contract(r, "io");
+    let rows = samples(r);
+    assert_eq!(
+        rows.len(),
+        MAX_ITEMS as usize * MAX_CONCURRENCY_ENTRIES,
+        "{}",
+        r["truncated"]
+    );
+    let bytes = r.to_string().len();
+    let longest = "ProvisionedThroughputExceededException".len();
+    let worst = bytes
+        + rows
+            .iter()
+            .map(|s| longest.saturating_sub(s["error"].as_str().map_or(0, str::len)))
+            .sum::<usize>();
+    eprintln!(
+        "largest io response: {bytes} bytes as run, {worst} with the longest error code on every row, {} s",
+        run.took.as_secs_f64()
+    );
+    assert!(worst < LAMBDA_RESPONSE_BYTES, "{worst} bytes");
+}
+
 // ---------------------------------------------------------------- faults through a proxy
 // Every fault below is injected by the harness's proxy (tests/common/proxy.rs) in front of a real
 // moto server: what the proxy does not fault is moto's own answer, so every success is a real

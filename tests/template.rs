@@ -1,7 +1,7 @@
 //! template.yaml, checked for what `sam validate --lint` and `cfn-lint` do not know about this
 //! project: memory and timeout within Lambda's limits, both architectures from one build, Text
-//! logs for Power Tuning, a function role that may only PutItem into the io table, and the Power
-//! Tuning app scoped to the probe functions.
+//! logs for Power Tuning, function roles that may only write to their own log group and PutItem
+//! into the io table, and the Power Tuning app scoped to the probe functions.
 //!
 //! scripts/template_json.py reads the YAML with SAM's own loader (CloudFormation tags such as !Ref
 //! included) and runs the SAM transform offline, so the roles SAM generates are checked as
@@ -181,15 +181,16 @@ fn problems(written: &Value, transformed: &Value) -> Vec<String> {
             ));
         }
 
-        // The role: basic logging, and PutItem on the table; nothing else.
+        // The role: write to the function's own log group, PutItem on the table; nothing else.
         let Some(role) = props["Role"]["Fn::GetAtt"][0].as_str() else {
             p.push(format!("{name}: Role must be a role of this template"));
             continue;
         };
         let role_props = &transformed["Resources"][role]["Properties"];
-        if role_props["ManagedPolicyArns"] != json!([BASIC_EXECUTION_ROLE]) {
+        // A managed policy (SAM's AWSLambdaBasicExecutionRole among them) grants logs on "*".
+        if !role_props["ManagedPolicyArns"].is_null() {
             p.push(format!(
-                "{role}: managed policies must be exactly [AWSLambdaBasicExecutionRole], got {}",
+                "{role}: no managed policies (AWSLambdaBasicExecutionRole writes to any log group), got {}",
                 role_props["ManagedPolicyArns"]
             ));
         }
@@ -198,6 +199,21 @@ fn problems(written: &Value, transformed: &Value) -> Vec<String> {
                 p.push(format!("{role}: unexpected {key}"));
             }
         }
+        let trust = &role_props["AssumeRolePolicyDocument"]["Statement"];
+        if trust
+            != &json!([{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}])
+        {
+            p.push(format!("{role}: only Lambda may assume it, got {trust}"));
+        }
+        let own_group = match props["LoggingConfig"]["LogGroup"]["Ref"].as_str() {
+            Some(g) => json!({"Fn::GetAtt": [g, "Arn"]}),
+            None => {
+                p.push(format!(
+                    "{name}: LoggingConfig.LogGroup must be a log group of this template"
+                ));
+                Value::Null
+            }
+        };
         let statements: Vec<&Value> = role_props["Policies"]
             .as_array()
             .into_iter()
@@ -208,29 +224,47 @@ fn problems(written: &Value, transformed: &Value) -> Vec<String> {
                 _ => vec![],
             })
             .collect();
-        if statements.is_empty() {
-            p.push(format!("{role}: no PutItem statement for the io workload"));
-        }
+        let (mut put_item, mut logs) = (0, 0);
         for s in statements {
             if s["Effect"] != "Allow" || !s["NotAction"].is_null() || !s["NotResource"].is_null() {
                 p.push(format!("{role}: only plain Allow statements, got {s}"));
-            }
-            if actions(s) != ["dynamodb:PutItem"] {
-                p.push(format!(
-                    "{role}: actions must be exactly dynamodb:PutItem, got {:?}",
-                    actions(s)
-                ));
             }
             let resource = match &s["Resource"] {
                 Value::Array(a) if a.len() == 1 => a[0].clone(),
                 other => other.clone(),
             };
-            if resource != table_arn(table) {
-                p.push(format!(
-                    "{role}: the resource must be the table's ARN only, got {}",
-                    s["Resource"]
-                ));
+            let mut acts = actions(s);
+            acts.sort();
+            match acts.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+                ["dynamodb:PutItem"] => {
+                    put_item += 1;
+                    if resource != table_arn(table) {
+                        p.push(format!(
+                            "{role}: PutItem's resource must be the table's ARN only, got {}",
+                            s["Resource"]
+                        ));
+                    }
+                }
+                ["logs:CreateLogStream", "logs:PutLogEvents"] => {
+                    logs += 1;
+                    if resource != own_group {
+                        p.push(format!(
+                            "{role}: logs only on the function's own log group ({own_group}), got {}",
+                            s["Resource"]
+                        ));
+                    }
+                }
+                _ => p.push(format!(
+                    "{role}: actions must be exactly dynamodb:PutItem, or logs:CreateLogStream + \
+                     logs:PutLogEvents, got {acts:?}"
+                )),
             }
+        }
+        if put_item != 1 || logs != 1 {
+            p.push(format!(
+                "{role}: needs one PutItem statement for the io workload and one for its own log \
+                 group, got {put_item} and {logs}"
+            ));
         }
         // No other policy resource may attach itself to the role.
         for kind in [
@@ -359,6 +393,8 @@ fn problems(written: &Value, transformed: &Value) -> Vec<String> {
         "X86FunctionArn",
         "TableName",
         "PowerTuningStateMachineArn",
+        "Arm64LogGroupName",
+        "X86LogGroupName",
     ] {
         if !outputs.contains_key(key) {
             p.push(format!("Outputs.{key} is missing"));
@@ -394,18 +430,39 @@ fn the_template_checks_catch_each_broken_rule() {
             t["Resources"]["X86Function"]["Properties"]["Architectures"] = json!(["arm64"]);
         }),
         ("dynamodb:PutItem", |_, t| {
-            t["Resources"]["Arm64FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+            t["Resources"]["Arm64FunctionRole"]["Properties"]["Policies"][1]["PolicyDocument"]
                 ["Statement"][0]["Action"] = json!(["dynamodb:PutItem", "dynamodb:Scan"]);
         }),
         ("table's ARN only", |_, t| {
-            t["Resources"]["X86FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+            t["Resources"]["X86FunctionRole"]["Properties"]["Policies"][1]["PolicyDocument"]
                 ["Statement"][0]["Resource"] = json!("*");
         }),
-        ("managed policies", |_, t| {
-            t["Resources"]["Arm64FunctionRole"]["Properties"]["ManagedPolicyArns"]
+        ("own log group", |_, t| {
+            t["Resources"]["Arm64FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                ["Statement"][0]["Resource"] = json!("*");
+        }),
+        ("own log group", |_, t| {
+            // The other function's group is not its own.
+            t["Resources"]["X86FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                ["Statement"][0]["Resource"] = json!({"Fn::GetAtt": ["Arm64LogGroup", "Arn"]});
+        }),
+        ("logs:PutLogEvents", |_, t| {
+            t["Resources"]["Arm64FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                ["Statement"][0]["Action"] = json!(["logs:CreateLogGroup", "logs:PutLogEvents"]);
+        }),
+        ("no managed policies", |_, t| {
+            t["Resources"]["Arm64FunctionRole"]["Properties"]["ManagedPolicyArns"] =
+                json!([BASIC_EXECUTION_ROLE]);
+        }),
+        ("only Lambda may assume it", |_, t| {
+            t["Resources"]["X86FunctionRole"]["Properties"]["AssumeRolePolicyDocument"]
+                ["Statement"][0]["Principal"] = json!({"AWS": "*"});
+        }),
+        ("one PutItem statement", |_, t| {
+            t["Resources"]["Arm64FunctionRole"]["Properties"]["Policies"]
                 .as_array_mut()
                 .unwrap()
-                .push(json!("arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess"));
+                .remove(1);
         }),
         ("TTL", |_, t| {
             t["Resources"]["ResultsTable"]["Properties"]["TimeToLiveSpecification"]

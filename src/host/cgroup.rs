@@ -24,6 +24,12 @@ impl CgroupVersion {
     }
 }
 
+impl std::fmt::Display for CgroupVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// v1 reports "no limit" as a huge page-rounded number.
 pub const V1_UNLIMITED_BYTES: u64 = 1 << 60;
 

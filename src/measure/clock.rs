@@ -121,6 +121,33 @@ impl Span {
     }
 }
 
+/// A span's figures as every response reports them: wall and CPU time in ms, effective vCPU,
+/// rounded to µs and thousandths. Written once, for the run (`summary`) and for every level
+/// of a workload (pbkdf2's thread counts, io's concurrency levels).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpanFigures {
+    pub wall_ms: f64,
+    pub cpu_ms: f64,
+    pub effective_vcpu: Option<f64>,
+}
+
+impl Span {
+    pub fn figures(&self) -> SpanFigures {
+        use super::stats::round;
+        SpanFigures {
+            wall_ms: round(self.wall_ms(), 3),
+            cpu_ms: round(self.cpu_ms(), 3),
+            effective_vcpu: self.effective_vcpu().map(|v| round(v, 3)),
+        }
+    }
+}
+
+/// How many times faster a level ran than its baseline (`baseline_ms ÷ ms`), as responses
+/// report it; `None` without a positive time.
+pub fn speedup(baseline_ms: f64, ms: f64) -> Option<f64> {
+    (ms > 0.0 && baseline_ms > 0.0).then(|| super::stats::round(baseline_ms / ms, 3))
+}
+
 /// The opening reading of a [`Span`], for work that cannot be wrapped in a closure (async).
 #[derive(Clone, Copy, Debug)]
 pub struct SpanStart {

@@ -8,6 +8,9 @@ pub mod gaps;
 pub mod laps;
 pub mod stats;
 
-pub use clock::{process_usage, thread_cpu_ns, thread_cpu_us, ProcessUsage, Span, Stopwatch};
+pub use clock::{
+    process_usage, speedup, thread_cpu_ns, thread_cpu_us, ProcessUsage, Span, SpanFigures,
+    Stopwatch,
+};
 pub use deadline::Deadline;
 pub use laps::Laps;

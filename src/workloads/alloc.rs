@@ -165,15 +165,26 @@ impl Workload for Alloc {
         .await
     }
 
-    /// Pass 1 (first touch) and pass 2 (reuse, or a fresh first touch) µs per MiB, and new pages
-    /// per MiB on pass 2.
+    /// `reuse 100x1048576 passes=2`.
+    fn experiment(p: &AllocParams) -> String {
+        format!(
+            "{} {}x{} passes={}",
+            p.mode.name(),
+            p.buffers,
+            p.buffer_bytes,
+            p.passes
+        )
+    }
+
+    /// Pass 1 (first touch) µs per MiB; in `reuse` mode only, pass 2's (the reuse) µs and new
+    /// pages per MiB (in `fresh` and `mmap` pass 2 is another first touch, not a reuse).
     fn metrics(run: &Run<Self>) -> Vec<Metric> {
         let mut m = Vec::new();
         let pass = |n: u32| run.summary.figures.passes.iter().find(|p| p.pass == n);
         if let Some(v) = pass(1).and_then(|p| p.us_per_mib_median) {
             m.push(Metric::new("FirstTouchUsPerMiB", Unit::Microseconds, v));
         }
-        if let Some(p2) = pass(2) {
+        if let Some(p2) = pass(2).filter(|_| run.params.mode == AllocMode::Reuse) {
             if let Some(v) = p2.us_per_mib_median {
                 m.push(Metric::new("ReuseUsPerMiB", Unit::Microseconds, v));
             }
@@ -229,6 +240,7 @@ impl Workload for Alloc {
                     series: Some(label.clone()),
                     value: v,
                     note: Some("Pass 2 is reuse in `reuse` mode, a second fresh first touch in `fresh`/`mmap` mode."),
+                    cpu_model_guide: false,
                 });
             }
             if let Some(v) = p.new_pages_per_mib {
@@ -240,6 +252,7 @@ impl Workload for Alloc {
                     series: Some(label),
                     value: v,
                     note: Some("256 pages per MiB = every 4 KiB page faulted in afresh."),
+                    cpu_model_guide: false,
                 });
             }
         }

@@ -95,6 +95,20 @@ impl Workload for Memset {
         .await
     }
 
+    /// `67108864x20 touched` or `… first-touch`.
+    fn experiment(p: &MemsetParams) -> String {
+        format!(
+            "{}x{} {}",
+            p.bytes,
+            p.repeats,
+            if p.first_touch {
+                "first-touch"
+            } else {
+                "touched"
+            }
+        )
+    }
+
     /// Median painting bandwidth.
     fn metrics(run: &Run<Self>) -> Vec<Metric> {
         let f = &run.summary.figures;
@@ -141,6 +155,7 @@ impl Workload for Memset {
                 ),
                 value: v,
                 note: None,
+                cpu_model_guide: false,
             })
             .into_iter()
             .collect()

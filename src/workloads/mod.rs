@@ -66,6 +66,9 @@ pub struct Plotted {
     pub value: f64,
     /// A sentence under the plot.
     pub note: Option<&'static str>,
+    /// Draw Lambda's CPU model beside it (min(M ÷ 1,769, cores) and the visible-core steps):
+    /// for figures that measure how much CPU the run could use.
+    pub cpu_model_guide: bool,
 }
 
 /// The best parallel speedup of a run, where the workload measures one (pbkdf2's threads, io's
@@ -75,6 +78,22 @@ pub struct Speedup {
     /// "2 threads", "concurrency 10".
     pub at: String,
     pub value: f64,
+}
+
+impl Speedup {
+    /// The best of a run's parallel levels: each `(parallelism, speedup)` with parallelism above
+    /// 1 and a speedup (complete levels have one), labelled by `at`.
+    pub fn best(
+        levels: impl IntoIterator<Item = (u32, Option<f64>)>,
+        at: impl Fn(u32) -> String,
+    ) -> Option<Speedup> {
+        levels
+            .into_iter()
+            .filter(|&(n, _)| n > 1)
+            .filter_map(|(n, s)| s.map(|s| (n, s)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(n, value)| Speedup { at: at(n), value })
+    }
 }
 
 /// One measured phase of a run, in the terms that decide its duration at another memory size:
@@ -134,6 +153,14 @@ pub trait Workload: Sized + Send + Sync + 'static {
         params: Self::Params,
         ctx: Context,
     ) -> impl Future<Output = Result<Outcome<Self::Figures, Self::Sample>, ProbeError>> + Send;
+
+    /// What makes this run a different experiment from another of the same workload, as a short
+    /// label (the EMF record's `Experiment` dimension, so runs that measure different things
+    /// never share a metric series). Built from the parameters only, so the number of series
+    /// is the number of distinct payloads sent.
+    fn experiment(_params: &Self::Params) -> String {
+        Self::NAME.to_string()
+    }
 
     /// Headline figures for the EMF record (CloudWatch metrics).
     fn metrics(_run: &Run<Self>) -> Vec<Metric> {
@@ -354,6 +381,13 @@ macro_rules! registry {
             pub fn common(&self) -> crate::response::Common {
                 match self {
                     $(Results::$variant(r) => r.summary.common(),)+
+                }
+            }
+
+            /// See [`Workload::experiment`].
+            pub fn experiment(&self) -> String {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::experiment(&r.params),)+
                 }
             }
 

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::error::ProbeError;
 use crate::measure::stats::round;
-use crate::measure::{thread_cpu_us, Deadline, Span, Stopwatch};
+use crate::measure::{speedup, thread_cpu_us, Deadline, Span, Stopwatch};
 use crate::response::TruncatedReason;
 use crate::telemetry::{Metric, Unit};
 use hmac::digest::KeyInit;
@@ -147,6 +147,17 @@ impl Workload for Pbkdf2 {
         blocking(move || run(&params, ctx.deadline)).await
     }
 
+    /// `sha512 4x1000000 threads=1,2`.
+    fn experiment(p: &Pbkdf2Params) -> String {
+        format!(
+            "{} {}x{} threads={}",
+            p.hash.name(),
+            p.passwords,
+            p.iterations,
+            join(&p.threads)
+        )
+    }
+
     /// Single-thread throughput and the best multi-thread speedup.
     fn metrics(run: &Run<Self>) -> Vec<Metric> {
         let levels = &run.summary.figures.levels;
@@ -168,8 +179,8 @@ impl Workload for Pbkdf2 {
         let mut out = String::new();
         for l in &run.summary.figures.levels {
             out += &format!(
-                "  {:>2} threads: {:>10.3} ms wall, {:>10.3} ms cpu, effective vCPU {:>6}, speedup {:>6}, {:.1} iterations/s\n",
-                l.threads,
+                "  {:>10}: {:>10.3} ms wall, {:>10.3} ms cpu, effective vCPU {:>6}, speedup {:>6}, {:.1} iterations/s\n",
+                threads_label(l.threads),
                 l.wall_ms,
                 l.cpu_ms,
                 opt(l.effective_vcpu),
@@ -191,6 +202,7 @@ impl Workload for Pbkdf2 {
                 series: None,
                 value: s.value,
                 note: Some("Speedup = 1-thread time ÷ best multi-thread time. Vertical lines: where Lambda shows one more core; grey line: min(M ÷ 1,769, cores)."),
+                cpu_model_guide: true,
             });
         }
         for l in &run.summary.figures.levels {
@@ -203,6 +215,7 @@ impl Workload for Pbkdf2 {
                     series: Some(threads_label(l.threads)),
                     value: l.iterations_per_s,
                     note: None,
+                    cpu_model_guide: false,
                 });
             }
         }
@@ -211,17 +224,14 @@ impl Workload for Pbkdf2 {
 
     /// The best complete multi-thread level's speedup over one thread.
     fn speedup(run: &Run<Self>) -> Option<Speedup> {
-        run.summary
-            .figures
-            .levels
-            .iter()
-            .filter(|l| l.threads > 1)
-            .filter_map(|l| l.speedup.map(|s| (l.threads, s)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(t, s)| Speedup {
-                at: threads_label(t),
-                value: s,
-            })
+        Speedup::best(
+            run.summary
+                .figures
+                .levels
+                .iter()
+                .map(|l| (l.threads, l.speedup)),
+            threads_label,
+        )
     }
 
     /// One phase per complete thread count: its CPU, and the threads it could keep busy (the
@@ -239,6 +249,14 @@ impl Workload for Pbkdf2 {
             })
             .collect()
     }
+}
+
+/// `1,2,4`.
+pub(crate) fn join(list: &[u32]) -> String {
+    list.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn threads_label(threads: u32) -> String {
@@ -364,15 +382,16 @@ pub fn run(p: &Pbkdf2Params, deadline: Deadline) -> Outcome<Figures, PasswordSam
             .map(|l| l.wall_ms)
             .or_else(|| (threads == 1 && complete).then(|| span.wall_ms()));
         let wall_s = span.wall_us as f64 / 1e6;
+        let f = span.figures();
         levels.push(Level {
             threads,
             passwords_done,
-            wall_ms: round(span.wall_ms(), 3),
-            cpu_ms: round(span.cpu_ms(), 3),
-            effective_vcpu: span.effective_vcpu().map(|v| round(v, 3)),
+            wall_ms: f.wall_ms,
+            cpu_ms: f.cpu_ms,
+            effective_vcpu: f.effective_vcpu,
             speedup: baseline
-                .filter(|_| complete && span.wall_us > 0)
-                .map(|b| round(b / span.wall_ms(), 3)),
+                .filter(|_| complete)
+                .and_then(|b| speedup(b, span.wall_ms())),
             iterations_per_s: if wall_s > 0.0 {
                 round(passwords_done as f64 * p.iterations as f64 / wall_s, 1)
             } else {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod power_tuning;
 pub mod proxy;
 
 use serde_json::Value;
@@ -353,4 +354,30 @@ pub fn assert_response_contract(r: &Value, workload: &str) {
             "{value}/{reason}: {env}"
         );
     }
+}
+
+/// `lambda-probe-tools report <inputs> --out <out>` of this build (built first; cargo's lock
+/// keeps it from racing other builds): whether it succeeded, its report.md, and its stderr.
+pub fn tools_report(inputs: &[PathBuf], out: &Path) -> (bool, String, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "lambda-probe-tools"])
+        .current_dir(repo())
+        .status()
+        .expect("cargo build -p lambda-probe-tools");
+    assert!(status.success(), "cannot build lambda-probe-tools");
+    let tools = Path::new(env!("CARGO_BIN_EXE_lambda-probe")).with_file_name("lambda-probe-tools");
+    let o = Command::new(tools)
+        .arg("report")
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("lambda-probe-tools report");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    (
+        o.status.success(),
+        md,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }

@@ -4,37 +4,53 @@
 mod emulate;
 mod report;
 
+use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-lambda-probe-tools: local tools around lambda-probe (never linked into the Lambda binary).
+/// Local tools around lambda-probe (never linked into the Lambda binary).
+#[derive(Debug, Parser)]
+#[command(name = "lambda-probe-tools", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-usage:
-  lambda-probe-tools emulate --memory 128,256,1769 --payload <file.json | -> [options]
-      Run the probe under Lambda's CPU share and memory limit for each memory size, with
-      cgroups. `lambda-probe-tools emulate --help` lists the options.
-  lambda-probe-tools report <input>... --out <dir>
-      Plots and tables across memory sizes (report.md, report.html) from responses, emulate
-      JSON lines and CloudWatch Logs exports. `lambda-probe-tools report --help` says more.
-  lambda-probe-tools help
-";
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the probe under Lambda's CPU share and memory limit for each memory size, with
+    /// cgroups.
+    Emulate(emulate::Args),
+    /// Plots and tables across memory sizes (report.md, report.html) from responses, emulate
+    /// JSON lines and CloudWatch Logs exports.
+    Report(report::Args),
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("emulate") => emulate::main(&args[1..]),
-        Some("report") => report::main(&args[1..]),
-        Some("help" | "--help" | "-h") => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version go to stdout with status 0; usage errors are status 2.
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
-        Some(other) => {
-            eprintln!("unknown command {other:?}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-        None => {
-            eprint!("{USAGE}");
-            ExitCode::from(2)
-        }
+    };
+    match cli.command {
+        Command::Emulate(args) => emulate::main(args),
+        Command::Report(args) => report::main(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
     }
 }

@@ -275,7 +275,8 @@ impl Workload for CpuTimeline {
                 decimals: 1,
                 series: series.clone(),
                 value: v,
-                note: Some("The mean spacing between throttling pauses; it equals the enforcement period (grid_ms) unless runs overshoot a period's quota and periods are skipped. No point: never throttled."),
+                note: Some("The typical spacing between throttling pauses; it equals the enforcement period (grid_ms) unless runs overshoot a period's quota and periods are skipped. No point: never throttled."),
+                cpu_model_guide: false,
             });
         }
         if let Some(v) = f.grid_ms {
@@ -287,6 +288,7 @@ impl Workload for CpuTimeline {
                 series: series.clone(),
                 value: v,
                 note: None,
+                cpu_model_guide: false,
             });
         }
         if let Some(v) = f.share {
@@ -297,7 +299,8 @@ impl Workload for CpuTimeline {
                 decimals: 3,
                 series,
                 value: v,
-                note: Some("Grey line: Lambda's documented share, min(M ÷ 1,769, cores)."),
+                note: Some("CPU time ÷ wall time over whole periods. Vertical lines: where Lambda shows one more core; grey line: min(M ÷ 1,769, cores)."),
+                cpu_model_guide: true,
             });
         }
         out

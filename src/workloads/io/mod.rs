@@ -281,6 +281,16 @@ impl Workload for Io {
         .map_err(|e| ProbeError::internal(format!("io task failed: {e}")))?
     }
 
+    /// `100x256B concurrency=1,10`.
+    fn experiment(p: &IoParams) -> String {
+        format!(
+            "{}x{}B concurrency={}",
+            p.items,
+            p.item_bytes,
+            super::pbkdf2::join(&p.concurrency)
+        )
+    }
+
     /// The one-at-a-time level's throughput, latency and client CPU, the best concurrent
     /// speedup, the errors, and the client's build time when this invocation paid for it.
     fn metrics(run: &Run<Self>) -> Vec<Metric> {
@@ -384,6 +394,7 @@ impl Workload for Io {
                         series: series.clone(),
                         value: v,
                         note: None,
+                        cpu_model_guide: false,
                     });
                 }
             }
@@ -396,6 +407,7 @@ impl Workload for Io {
                     series,
                     value: l.items_per_s,
                     note: None,
+                    cpu_model_guide: false,
                 });
             }
         }
@@ -404,17 +416,14 @@ impl Workload for Io {
 
     /// The best complete, error-free concurrent level's speedup over one at a time.
     fn speedup(run: &Run<Self>) -> Option<Speedup> {
-        run.summary
-            .figures
-            .levels
-            .iter()
-            .filter(|l| l.concurrency > 1)
-            .filter_map(|l| l.speedup.map(|s| (l.concurrency, s)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(c, s)| Speedup {
-                at: format!("concurrency {c}"),
-                value: s,
-            })
+        Speedup::best(
+            run.summary
+                .figures
+                .levels
+                .iter()
+                .map(|l| (l.concurrency, l.speedup)),
+            |c| format!("concurrency {c}"),
+        )
     }
 
     /// One phase per level: the client's CPU, on the threads its calls in flight can use; the

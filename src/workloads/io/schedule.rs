@@ -6,7 +6,7 @@ use super::errors::cut;
 use super::{CallSample, Figures, IoParams, Level, RetryPolicy, ITEM_TTL_S};
 use crate::measure::clock::SpanStart;
 use crate::measure::stats::{max, percentile, round};
-use crate::measure::{Deadline, Stopwatch};
+use crate::measure::{speedup, Deadline, Stopwatch};
 use crate::response::TruncatedReason;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::Client;
@@ -72,7 +72,7 @@ pub async fn run(
             });
         level.speedup = baseline
             .filter(|_| complete && level.errors == 0 && level.wall_ms > 0.0)
-            .map(|b| round(b / level.wall_ms, 3));
+            .and_then(|b| speedup(b, level.wall_ms));
         levels.push(level);
         samples.append(&mut rows);
         if !complete {
@@ -242,14 +242,15 @@ fn level_figures(
     let items_ok = ok.len() as u32;
     let wall_s = span.wall_us as f64 / 1e6;
     let pct = |p: f64| percentile(&ok, p).map(|v| v as u64);
+    let f = span.figures();
     Level {
         concurrency: job.concurrency,
         items_attempted: attempted,
         items_ok,
         errors: attempted - items_ok,
-        wall_ms: round(span.wall_ms(), 3),
-        cpu_ms: round(span.cpu_ms(), 3),
-        effective_vcpu: span.effective_vcpu().map(|v| round(v, 3)),
+        wall_ms: f.wall_ms,
+        cpu_ms: f.cpu_ms,
+        effective_vcpu: f.effective_vcpu,
         cpu_us_per_call: (attempted > 0).then(|| round(span.cpu_us as f64 / attempted as f64, 1)),
         latency_p50_us: pct(50.0),
         latency_p90_us: pct(90.0),

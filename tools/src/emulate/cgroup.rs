@@ -7,8 +7,9 @@
 //! (which no handler sees) is found and removed by the next session.
 
 use super::lambda::Plan;
-use lambda_probe::environment::CgroupVersion;
-use serde::Serialize;
+use lambda_probe::host::cgroup::{keyed, read, swap_on, CgroupVersion, Layout};
+use lambda_probe::host::cpu::{affinity_cpus, format_cpu_list, parse_cpu_list};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,124 +22,7 @@ pub const NAME_PREFIX: &str = "lambda-probe-emulate.";
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(10);
 
-// ---------------------------------------------------------------- where this process is
-
-/// This process's own cgroup directories, as the hierarchy is mounted here.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Layout {
-    /// Own directory in each v1 hierarchy (the same path twice when co-mounted).
-    V1 {
-        cpu: PathBuf,
-        memory: PathBuf,
-        cpuset: Option<PathBuf>,
-    },
-    /// The v2 mount (the root of this namespace's tree) and the own directory under it.
-    V2 { root: PathBuf, own: PathBuf },
-}
-
-pub fn detect() -> Result<Layout, String> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
-    let membership = std::fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| format!("/proc/self/cgroup: {e}"))?;
-    parse_layout(&mountinfo, &membership)
-}
-
-struct Mount {
-    root: String,
-    point: String,
-    fstype: String,
-    superopts: String,
-}
-
-fn parse_mounts(mountinfo: &str) -> Vec<Mount> {
-    // id parent major:minor root mountpoint opts [optional…] - fstype source superopts
-    mountinfo
-        .lines()
-        .filter_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let pre: Vec<&str> = pre.split(' ').collect();
-            let post: Vec<&str> = post.split(' ').collect();
-            Some(Mount {
-                root: pre.get(3)?.to_string(),
-                point: pre.get(4)?.to_string(),
-                fstype: post.first()?.to_string(),
-                superopts: post.get(2).unwrap_or(&"").to_string(),
-            })
-        })
-        .collect()
-}
-
-/// `cg_path` (from /proc/self/cgroup) under a mount of `root` at `point`; None when the path is
-/// outside what the mount shows.
-fn under(m: &Mount, cg_path: &str) -> Option<PathBuf> {
-    let rel = if m.root == "/" {
-        cg_path
-    } else {
-        let rest = cg_path.strip_prefix(m.root.as_str())?;
-        if !(rest.is_empty() || rest.starts_with('/')) {
-            return None;
-        }
-        rest
-    };
-    Some(Path::new(&m.point).join(rel.trim_start_matches('/')))
-}
-
-fn parse_layout(mountinfo: &str, proc_cgroup: &str) -> Result<Layout, String> {
-    let mounts = parse_mounts(mountinfo);
-    let v1 = |controller: &str| -> Option<PathBuf> {
-        proc_cgroup.lines().find_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-            if !ctrls.split(',').any(|c| c == controller) {
-                return None;
-            }
-            mounts
-                .iter()
-                .filter(|m| m.fstype == "cgroup" && m.superopts.split(',').any(|o| o == controller))
-                .find_map(|m| under(m, path))
-        })
-    };
-    match (v1("cpu"), v1("memory")) {
-        (Some(cpu), Some(memory)) => {
-            return Ok(Layout::V1 {
-                cpu,
-                memory,
-                cpuset: v1("cpuset"),
-            })
-        }
-        (None, None) => {}
-        (cpu, _) => {
-            return Err(format!(
-                "the {} controller is on cgroup v1 but the {} controller is not: mixed hierarchies are not supported",
-                if cpu.is_some() { "cpu" } else { "memory" },
-                if cpu.is_some() { "memory" } else { "cpu" },
-            ))
-        }
-    }
-    let path = proc_cgroup
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .ok_or(
-        "no cgroup v1 cpu and memory controllers, and no cgroup v2 membership in /proc/self/cgroup",
-    )?;
-    let mount = mounts
-        .iter()
-        .find(|m| m.fstype == "cgroup2")
-        .ok_or("no cgroup v1 cpu and memory controllers, and cgroup v2 is not mounted")?;
-    let own = under(mount, path)
-        .ok_or_else(|| format!("this process's cgroup {path} is outside the cgroup2 mount"))?;
-    Ok(Layout::V2 {
-        root: PathBuf::from(&mount.point),
-        own,
-    })
-}
-
 // ---------------------------------------------------------------- small file helpers
-
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
-}
 
 fn write(path: &Path, value: &str) -> Result<(), String> {
     std::fs::write(path, value)
@@ -157,95 +41,11 @@ fn unique<T: PartialEq + Clone>(items: &mut Vec<T>) {
     });
 }
 
-/// The number after `key` on a `key value` line (cpu.stat, memory.events, memory.oom_control).
-pub fn keyed(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
-}
-
 fn is_permission(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EACCES | libc::EPERM | libc::EROFS)
     )
-}
-
-/// Parses a kernel CPU list such as `0-3,8,10-11`.
-pub fn parse_cpu_list(text: &str) -> Result<Vec<u32>, String> {
-    let mut out = Vec::new();
-    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
-        let bad = || format!("not a CPU list: {text:?}");
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) =
-                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                if b < a || b - a > 65_536 {
-                    return Err(bad());
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(part.parse().map_err(|_| bad())?),
-        }
-    }
-    Ok(out)
-}
-
-/// Writes CPUs as the kernel does, with ranges: `[0,1,2,5]` → `0-2,5`.
-pub fn format_cpu_list(cpus: &[u32]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < cpus.len() {
-        let mut j = i;
-        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
-            j += 1;
-        }
-        out.push(if j > i {
-            format!("{}-{}", cpus[i], cpus[j])
-        } else {
-            cpus[i].to_string()
-        });
-        i = j + 1;
-    }
-    out.join(",")
-}
-
-/// The CPUs this process may run on (`sched_getaffinity`).
-pub fn affinity_cpus() -> Vec<u32> {
-    // SAFETY: an all-zero cpu_set_t is an empty set, a valid value.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; the kernel only writes into it.
-    let rc =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `set` was filled in by sched_getaffinity; the index is below CPU_SETSIZE.
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .map(|c| c as u32)
-        .collect()
-}
-
-pub fn host_memory_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib = text.lines().find_map(|l| {
-        let rest = l.strip_prefix("MemTotal:")?;
-        rest.trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse::<u64>()
-            .ok()
-    })?;
-    Some(kib * 1024)
-}
-
-/// True when some swap device is active (/proc/swaps has more than its header).
-pub fn swap_on() -> bool {
-    std::fs::read_to_string("/proc/swaps")
-        .map(|t| t.lines().skip(1).any(|l| !l.trim().is_empty()))
-        .unwrap_or(false)
 }
 
 /// The process ids in a cgroup (`cgroup.procs`).
@@ -325,7 +125,7 @@ impl SetupError {
 }
 
 /// How the visible cores are limited.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum CoresVia {
     /// `cpuset.cpus` of the run's cgroup.
@@ -374,7 +174,7 @@ impl Session {
         let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         format!(
             "cgroup {} ({}), cores via {}",
-            version_name(self.version),
+            self.version.name(),
             dirs.join(", "),
             match self.cores_via {
                 CoresVia::Cpuset => "cpuset",
@@ -604,13 +404,6 @@ fn mkdir(dir: &Path) -> Result<(), SetupError> {
     }
 }
 
-pub fn version_name(v: CgroupVersion) -> &'static str {
-    match v {
-        CgroupVersion::V1 => "v1",
-        CgroupVersion::V2 => "v2",
-    }
-}
-
 /// Removes what an earlier session left when it could not clean up (it was SIGKILLed): only
 /// directories named after a process that no longer exists, and only by rmdir.
 fn remove_stale(parent: &Path) {
@@ -697,7 +490,7 @@ pub struct Applied {
 
 /// What the kernel counted for one run's cgroup. A figure it could not read is null, with the
 /// reason under `unavailable`.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunStats {
     pub peak_memory_bytes: Option<u64>,
     /// Processes of the run the OOM killer killed.
@@ -705,8 +498,8 @@ pub struct RunStats {
     pub nr_periods: Option<u64>,
     pub nr_throttled: Option<u64>,
     pub throttled_ms: Option<f64>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub unavailable: BTreeMap<&'static str, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unavailable: BTreeMap<String, String>,
 }
 
 /// A cgroup (one directory per v1 hierarchy) holding one run; emptied and removed on drop.
@@ -833,7 +626,7 @@ impl RunCgroup {
             let text = match read(&path) {
                 Ok(t) => t,
                 Err(e) => {
-                    s.unavailable.insert(field, e);
+                    s.unavailable.insert(field.to_string(), e);
                     return None;
                 }
             };
@@ -843,7 +636,7 @@ impl RunCgroup {
             };
             if v.is_none() {
                 s.unavailable.insert(
-                    field,
+                    field.to_string(),
                     format!(
                         "{}: no {} in {text:?}",
                         path.display(),
@@ -928,92 +721,11 @@ impl Drop for RunCgroup {
 mod tests {
     use super::*;
 
-    const V1_MOUNTS: &str = "\
-31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
-34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-";
-
-    #[test]
-    fn v1_layout_per_controller() {
-        let membership = "4:memory:/box/a\n3:cpuset:/\n2:cpu,cpuacct:/box\n0::/\n";
-        let l = parse_layout(V1_MOUNTS, membership).unwrap();
-        assert_eq!(
-            l,
-            Layout::V1 {
-                cpu: "/sys/fs/cgroup/cpu,cpuacct/box".into(),
-                memory: "/sys/fs/cgroup/memory/box/a".into(),
-                cpuset: Some("/sys/fs/cgroup/cpuset/".into()),
-            }
-        );
-    }
-
-    #[test]
-    fn v1_without_cpuset_and_under_a_container_root() {
-        // A container sees its own cgroup as the root of the mount.
-        let mounts = "\
-1 0 0:29 /docker/abc /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
-2 0 0:32 /docker/abc /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
-";
-        let membership = "2:memory:/docker/abc\n1:cpu:/docker/abc/x\n";
-        let l = parse_layout(mounts, membership).unwrap();
-        assert_eq!(
-            l,
-            Layout::V1 {
-                cpu: "/sys/fs/cgroup/cpu/x".into(),
-                memory: "/sys/fs/cgroup/memory/".into(),
-                cpuset: None,
-            }
-        );
-    }
-
-    #[test]
-    fn v2_layout_and_mixed_refusal() {
-        let mounts = "32 25 0:28 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-        let l = parse_layout(mounts, "0::/user.slice/session-2.scope\n").unwrap();
-        assert_eq!(
-            l,
-            Layout::V2 {
-                root: "/sys/fs/cgroup".into(),
-                own: "/sys/fs/cgroup/user.slice/session-2.scope".into(),
-            }
-        );
-        let e = parse_layout(V1_MOUNTS, "2:cpu,cpuacct:/\n0::/\n").unwrap_err();
-        assert!(e.contains("mixed"), "{e}");
-        assert!(parse_layout("", "").is_err());
-    }
-
-    #[test]
-    fn cpu_lists() {
-        assert_eq!(
-            parse_cpu_list("0-3,8,10-11\n").unwrap(),
-            vec![0, 1, 2, 3, 8, 10, 11]
-        );
-        assert_eq!(parse_cpu_list("").unwrap(), Vec::<u32>::new());
-        assert!(parse_cpu_list("a-b").is_err());
-        assert!(parse_cpu_list("3-1").is_err());
-        assert_eq!(format_cpu_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
-        assert_eq!(format_cpu_list(&[4]), "4");
-        assert_eq!(format_cpu_list(&[]), "");
-    }
-
     #[test]
     fn co_mounted_hierarchies_count_once() {
         let mut v = vec!["cpu", "memory", "cpu"];
         unique(&mut v);
         assert_eq!(v, vec!["cpu", "memory"]);
-    }
-
-    #[test]
-    fn keyed_counters() {
-        let oom = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
-        assert_eq!(keyed(oom, "oom_kill"), Some(2));
-        assert_eq!(keyed(oom, "oom"), None);
-        let events = "low 0\nhigh 0\nmax 14\noom 1\noom_kill 1\noom_group_kill 0\n";
-        assert_eq!(keyed(events, "max"), Some(14));
-        assert_eq!(keyed(events, "oom_kill"), Some(1));
     }
 
     #[test]
@@ -1035,10 +747,5 @@ mod tests {
         );
         let e = v2_controllers("memory pids", "").unwrap_err();
         assert!(e.contains("cpu controller"), "{e}");
-    }
-
-    #[test]
-    fn affinity_is_readable() {
-        assert!(!affinity_cpus().is_empty());
     }
 }

@@ -1,32 +1,8 @@
-//! Lambda's resource model for a memory size, and what of it this host can reproduce.
+//! What one Lambda memory size gets (by the probe's Lambda model), and what of it this host can
+//! reproduce.
 
+use lambda_probe::lambda_model::{check_memory_mb, vcpu_share, visible_cores};
 use lambda_probe::measure::stats::round;
-
-/// Lambda's memory sizes, in MB (MiB really: Lambda's "MB" are 2^20 bytes).
-pub const MIN_MEMORY_MB: u32 = 128;
-pub const MAX_MEMORY_MB: u32 = 10_240;
-
-/// At 1,769 MB a function gets one vCPU-second per second; the share is proportional to memory.
-pub const MB_PER_VCPU: f64 = 1769.0;
-/// The most Lambda gives (reached only past 10,240 MB, so never in practice; kept as the rule).
-pub const MAX_VCPU: f64 = 6.0;
-
-/// The vCPU-seconds per second a function of `memory_mb` gets.
-pub fn vcpu_share(memory_mb: u32) -> f64 {
-    (memory_mb as f64 / MB_PER_VCPU).min(MAX_VCPU)
-}
-
-/// The cores a function of `memory_mb` sees, as measured from inside Lambda:
-/// 2 up to 3,008 MB, then 3 / 4 / 5 / 6 from 3,009 / 5,308 / 7,077 / 8,846 MB.
-pub fn visible_cores(memory_mb: u32) -> u32 {
-    match memory_mb {
-        0..=3008 => 2,
-        3009..=5307 => 3,
-        5308..=7076 => 4,
-        7077..=8845 => 5,
-        _ => 6,
-    }
-}
 
 /// What one memory size gets here: Lambda's figures, what is applied, and what differs.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,6 +72,16 @@ pub fn mib_to_bytes(mb: u32) -> u64 {
     (mb as u64) << 20
 }
 
+/// Lambda memory sizes in MB, in the order given (`--memory 128,256,1769`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryList(pub Vec<u32>);
+
+impl MemoryList {
+    pub fn parse(text: &str) -> Result<MemoryList, String> {
+        parse_memory_list(text).map(MemoryList)
+    }
+}
+
 /// Parses `128,256,1769`: Lambda memory sizes in MB, in the order given.
 pub fn parse_memory_list(text: &str) -> Result<Vec<u32>, String> {
     let mut out = Vec::new();
@@ -106,11 +92,7 @@ pub fn parse_memory_list(text: &str) -> Result<Vec<u32>, String> {
         let mb: u32 = part
             .parse()
             .map_err(|_| format!("--memory: {part:?} is not a whole number of MB"))?;
-        if !(MIN_MEMORY_MB..=MAX_MEMORY_MB).contains(&mb) {
-            return Err(format!(
-                "--memory: {mb} MB is not a Lambda memory size ({MIN_MEMORY_MB}..={MAX_MEMORY_MB} MB)"
-            ));
-        }
+        check_memory_mb(mb).map_err(|e| format!("--memory: {e}"))?;
         out.push(mb);
     }
     if out.is_empty() {
@@ -122,33 +104,6 @@ pub fn parse_memory_list(text: &str) -> Result<Vec<u32>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn share_is_proportional_to_memory() {
-        assert_eq!(vcpu_share(1769), 1.0);
-        assert!((vcpu_share(884) - 0.4997).abs() < 1e-4);
-        assert_eq!(vcpu_share(3538), 2.0);
-        assert!((vcpu_share(10_240) - 5.7886).abs() < 1e-4);
-        assert_eq!(vcpu_share(20_000), MAX_VCPU);
-    }
-
-    #[test]
-    fn cores_follow_lambdas_table() {
-        for (mb, cores) in [
-            (128, 2),
-            (3008, 2),
-            (3009, 3),
-            (5307, 3),
-            (5308, 4),
-            (7076, 4),
-            (7077, 5),
-            (8845, 5),
-            (8846, 6),
-            (10_240, 6),
-        ] {
-            assert_eq!(visible_cores(mb), cores, "{mb} MB");
-        }
-    }
 
     #[test]
     fn quota_for_a_period() {

@@ -24,133 +24,68 @@ mod table;
 use cgroup::{CoresVia, RunCgroup, RunStats, Session, SetupError};
 use child::Ending;
 use lambda::Plan;
+use lambda_probe::error::ErrorType;
+use lambda_probe::host::cgroup::{memory_total_bytes, swap_on};
+use lambda_probe::host::cpu::{affinity_cpus, format_cpu_list};
+use lambda_probe::host::CgroupVersion;
 use lambda_probe::measure::stats::round;
-use serde::Serialize;
+use lambda_probe::response::{Answer, FunctionError, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub const USAGE: &str = "\
-lambda-probe-tools emulate: the probe under Lambda's CPU share and memory limit, per memory size.
-
-usage:
-  lambda-probe-tools emulate --memory 128,512,1769 --payload <file.json | -> [options]
-
-  --memory LIST      Lambda memory sizes in MB, 128..=10240, comma-separated, run in that order.
-                     Each gets a CPU quota of M / 1769 vCPU (cgroup cpu), the cores Lambda
-                     shows (2 up to 3008 MB, then 3/4/5/6 from 3009/5308/7077/8846 MB; cpuset),
-                     a memory limit of M MB, and AWS_LAMBDA_FUNCTION_MEMORY_SIZE=M.
-  --payload FILE     The event, as for `lambda-probe run` (- reads standard input).
-  --runs N           Runs per memory size, 1..=100 (default 1), all in one probe process
-                     (`run --repeat N`) as in one Lambda sandbox: run 1 is the cold start, the
-                     rest are warm (the probe says so in `environment.cold_start`).
-  --fresh-process    A new probe process (and cgroup) for every run: every run is cold.
-  --out FILE         Write the JSON lines there instead of standard output.
-  --probe PATH       The probe binary (default: lambda-probe next to this program).
-  --timeout-ms N     Each run's deadline, as a Lambda timeout, 1..=900000 (default 900000);
-                     a run still going 10 s past it is killed and recorded as failed.
-  --unthrottled      Run without cgroups (no CPU or memory limit; only the environment
-                     variable is set). Results then say \"emulated\": null.
-
-Needs root, or a cgroup v2 subtree delegated to you, to create cgroups (v1 or v2, detected).
-Output: one JSON line per run: the probe's response (or its error) with \"emulated\" (the
-limits applied, read back from the kernel, and what this host cannot reproduce) and
-\"emulate_run\" (run number, cold, status ok | function_error | failed, the reason, the
-cgroup's counters over the whole process: peak memory, OOM kills, throttling). A process that
-dies mid-series keeps the lines it printed; its unfinished runs are failed with the reason.
-Progress lines (cold or warm) and the final table (cold and warm wall) go to standard error.
-Exit status: 0 when the sweep ran to its end (failed runs are results), 1 when it could not
-start or the probe refused the payload, 2 for bad arguments, 128+N when stopped by signal N.
-";
-
 /// The longest a run may be given: Lambda's maximum timeout.
 const MAX_TIMEOUT_MS: u64 = 900_000;
 const MAX_RUNS: u32 = 100;
 
-#[derive(Debug, PartialEq)]
-struct Args {
-    memory_mb: Vec<u32>,
+/// Run the probe under Lambda's CPU share and memory limit, one memory size after another.
+///
+/// Each memory size M gets a CPU quota of M ÷ 1,769 vCPU (cgroup cpu), the cores Lambda shows
+/// (2 up to 3,008 MB, then 3/4/5/6 from 3,009/5,308/7,077/8,846 MB; cpuset), a memory limit of
+/// M MB and AWS_LAMBDA_FUNCTION_MEMORY_SIZE=M. Needs root, or a cgroup v2 subtree delegated to
+/// you. Output: one JSON line per run, the probe's response (or its error) with "emulated" (the
+/// limits applied, read back from the kernel, and what this host cannot reproduce) and
+/// "emulate_run" (run number, cold, status ok | function_error | failed, the reason, the
+/// cgroup's counters). Progress lines and a final table go to standard error. Exit status: 0
+/// when the sweep ran to its end (failed runs are results), 1 when it could not start or the
+/// probe refused the payload, 2 for bad arguments, 128+N when stopped by signal N.
+#[derive(Debug, PartialEq, clap::Args)]
+pub struct Args {
+    /// Lambda memory sizes in MB, 128..=10240, comma-separated, run in that order.
+    #[arg(long = "memory", value_name = "LIST", value_parser = lambda::MemoryList::parse)]
+    memory: lambda::MemoryList,
+    /// The event, as for `lambda-probe run` (- reads standard input).
+    #[arg(long, value_name = "FILE")]
     payload: String,
+    /// Runs per memory size, all in one probe process (`run --repeat N`) as in one Lambda
+    /// sandbox: run 1 is the cold start, the rest are warm.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_RUNS as i64))]
     runs: u32,
-    out: Option<PathBuf>,
-    probe: Option<PathBuf>,
-    timeout_ms: u64,
-    unthrottled: bool,
+    /// A new probe process (and cgroup) for every run: every run is cold.
+    #[arg(long)]
     fresh_process: bool,
+    /// Write the JSON lines there instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The probe binary (default: lambda-probe next to this program).
+    #[arg(long, value_name = "PATH")]
+    probe: Option<PathBuf>,
+    /// Each run's deadline, as a Lambda timeout; a run still going 10 s past it is killed and
+    /// recorded as failed.
+    #[arg(long, default_value_t = MAX_TIMEOUT_MS, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
+    timeout_ms: u64,
+    /// Run without cgroups (no CPU or memory limit; only the environment variable is set).
+    /// Results then say "emulated": null.
+    #[arg(long)]
+    unthrottled: bool,
 }
 
-/// Ok(None): help was asked for.
-fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
-    let mut memory = None;
-    let mut payload = None;
-    let mut runs = 1;
-    let mut out = None;
-    let mut probe = None;
-    let mut timeout_ms = MAX_TIMEOUT_MS;
-    let mut unthrottled = false;
-    let mut fresh_process = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match a.as_str() {
-            "--help" | "-h" => return Ok(None),
-            "--memory" => memory = Some(lambda::parse_memory_list(&value("--memory")?)?),
-            "--payload" => payload = Some(value("--payload")?),
-            "--runs" => {
-                let v = value("--runs")?;
-                runs = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_RUNS).contains(n))
-                    .ok_or_else(|| format!("--runs: {v:?} is not a count in 1..={MAX_RUNS}"))?;
-            }
-            "--out" => out = Some(PathBuf::from(value("--out")?)),
-            "--probe" => probe = Some(PathBuf::from(value("--probe")?)),
-            "--timeout-ms" => {
-                let v = value("--timeout-ms")?;
-                timeout_ms = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_TIMEOUT_MS).contains(n))
-                    .ok_or_else(|| {
-                        format!("--timeout-ms: {v:?} is not a whole number of ms in 1..={MAX_TIMEOUT_MS}")
-                    })?;
-            }
-            "--unthrottled" => unthrottled = true,
-            "--fresh-process" => fresh_process = true,
-            other => return Err(format!("unexpected argument {other:?}")),
-        }
-    }
-    Ok(Some(Args {
-        memory_mb: memory.ok_or("--memory is required, e.g. --memory 128,512,1769")?,
-        payload: payload.ok_or("--payload is required (a file, or - for standard input)")?,
-        runs,
-        out,
-        probe,
-        timeout_ms,
-        unthrottled,
-        fresh_process,
-    }))
-}
-
-pub fn main(args: &[String]) -> ExitCode {
-    let args = match parse_args(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            say!("emulate: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+pub fn main(args: Args) -> ExitCode {
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
@@ -161,20 +96,20 @@ pub fn main(args: &[String]) -> ExitCode {
 }
 
 /// The limits one run got, as attached to its JSON line.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Emulated {
     pub memory_mb: u32,
     /// The CFS quota ÷ period, as read back from the kernel.
     pub cpu_quota_vcpu: f64,
     /// The CPUs the run could use.
     pub cores: u32,
-    pub cgroup: &'static str,
+    pub cgroup: CgroupVersion,
     pub cpu_quota_us: u64,
     pub cpu_period_us: u64,
     pub cpus: String,
     pub cores_via: CoresVia,
     pub memory_limit_bytes: u64,
-    pub swap: &'static str,
+    pub swap: String,
     /// What Lambda gives at this size.
     pub lambda_vcpu: f64,
     pub lambda_cores: u32,
@@ -182,7 +117,7 @@ pub struct Emulated {
     pub not_reproducible: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The probe answered with a response.
@@ -194,7 +129,7 @@ pub enum Status {
 }
 
 /// Why a run failed.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The kernel's OOM killer killed a process of the run at the memory limit.
@@ -212,7 +147,7 @@ pub enum Reason {
 }
 
 /// This tool's account of one run, attached to its JSON line as `emulate_run`.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RunInfo {
     pub memory_mb: u32,
     pub run: u32,
@@ -230,7 +165,7 @@ pub struct RunInfo {
     pub process_wall_ms: Option<f64>,
     /// What the process's cgroup counted over all the runs it served (null when unthrottled).
     pub cgroup_stats: Option<RunStats>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr_tail: Option<String>,
 }
 
@@ -242,13 +177,21 @@ pub struct Record {
     pub plan: Plan,
     pub emulated: Option<Emulated>,
     pub info: RunInfo,
-    /// The probe's response or error object.
-    pub answer: Option<Map<String, Value>>,
+    /// The probe's response or error.
+    pub answer: Option<Answer>,
 }
 
 impl Record {
     pub fn line(&self) -> Value {
-        let mut m = self.answer.clone().unwrap_or_default();
+        let answer = match &self.answer {
+            Some(Answer::Response(r)) => serde_json::to_value(r),
+            Some(Answer::Error(e)) => serde_json::to_value(e),
+            None => Ok(Value::Object(Map::new())),
+        };
+        let mut m = match answer {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
         m.insert(
             "emulated".into(),
             serde_json::to_value(&self.emulated).unwrap_or(Value::Null),
@@ -309,7 +252,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let session = if args.unthrottled {
         None
     } else {
-        let layout = cgroup::detect().map_err(|e| {
+        let layout = lambda_probe::host::cgroup::layout().map_err(|e| {
             permission_help(&SetupError {
                 message: e,
                 needs_permission: true,
@@ -326,9 +269,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     };
     let host_cpus = match &session {
         Some(s) => s.host_cpus.clone(),
-        None => cgroup::affinity_cpus(),
+        None => affinity_cpus(),
     };
-    let host_memory = cgroup::host_memory_bytes();
+    let host_memory = memory_total_bytes();
     say!(
         "emulate: {} on a host of {} cores ({}), {} MiB, swap {}; probe {}; payload {}; {} run(s) per size",
         match &session {
@@ -336,9 +279,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             None => "UNTHROTTLED (--unthrottled: no cgroup, no CPU or memory limit)".to_string(),
         },
         host_cpus.len(),
-        cgroup::format_cpu_list(&host_cpus),
+        format_cpu_list(&host_cpus),
         host_memory.map(|b| (b >> 20).to_string()).unwrap_or_else(|| "?".into()),
-        if cgroup::swap_on() { "on" } else { "off" },
+        if swap_on() { "on" } else { "off" },
         probe.display(),
         args.payload,
         args.runs,
@@ -347,11 +290,11 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         say!("emulate: note: {n}");
     }
 
-    let total = args.memory_mb.len() as u32 * args.runs;
+    let total = args.memory.0.len() as u32 * args.runs;
     let mut records: Vec<Record> = Vec::new();
     let mut stopped_by = None;
     let mut refused = None;
-    'sweep: for (size_index, &memory_mb) in args.memory_mb.iter().enumerate() {
+    'sweep: for (size_index, &memory_mb) in args.memory.0.iter().enumerate() {
         let plan = Plan::new(memory_mb, &host_cpus, host_memory);
         // (first run, invocations) per probe process.
         let series: Vec<(u32, u32)> = if args.fresh_process {
@@ -396,11 +339,10 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                     table::progress(&record),
                     w = total.to_string().len()
                 );
-                let invalid = record
-                    .answer
-                    .as_ref()
-                    .and_then(|a| a.get("errorType"))
-                    .is_some_and(|t| t == "InvalidPayload");
+                let invalid = matches!(
+                    &record.answer,
+                    Some(Answer::Error(e)) if e.probe_error_type() == Some(ErrorType::InvalidPayload)
+                );
                 records.push(record);
                 if invalid {
                     refused = Some(());
@@ -410,7 +352,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         }
     }
     drop(session);
-    say!("{}", table::table(&records, &args.memory_mb).trim_end());
+    say!("{}", table::table(&records, &args.memory.0).trim_end());
     if let Some(sig) = stopped_by {
         say!(
             "emulate: stopped by {} after {} of {total} runs; every cgroup was removed",
@@ -531,11 +473,10 @@ fn run_series(
         .map(|(i, c)| {
             let mut info = info.clone();
             info.run = first_run + i as u32;
-            info.cold = c
-                .answer
-                .as_ref()
-                .and_then(|a| a.get("environment")?.get("cold_start")?.as_bool())
-                .unwrap_or(i == 0);
+            info.cold = match &c.answer {
+                Some(Answer::Response(r)) => r.environment.invocation.cold_start,
+                _ => i == 0,
+            };
             info.status = c.status;
             info.reason = c.reason;
             info.detail = c.detail;
@@ -569,14 +510,11 @@ fn classify_series(
         .map(|i| {
             let answer = lines
                 .get(i)
-                .and_then(|l| serde_json::from_str::<Value>(l).ok())
-                .and_then(|v| match v {
-                    Value::Object(m) => Some(m),
-                    _ => None,
-                });
-            match answer {
-                Some(a) if a.contains_key("errorType") => Classified::function_error(a),
-                Some(a) => Classified::ok(a),
+                .and_then(|l| serde_json::from_str::<Value>(l).ok());
+            match answer.map(Answer::from_value) {
+                Some(Ok(Answer::Error(e))) => Classified::function_error(e),
+                Some(Ok(Answer::Response(r))) => Classified::ok(*r),
+                Some(Err(why)) => Classified::unreadable(why),
                 None => {
                     let mut c = classify(ending, "", stats);
                     if i > lines.len() {
@@ -600,13 +538,13 @@ fn emulated(session: &Session, plan: &Plan, cg: &RunCgroup) -> Emulated {
         memory_mb: plan.memory_mb,
         cpu_quota_vcpu: round(a.cpu_quota_us as f64 / a.cpu_period_us.max(1) as f64, 4),
         cores: a.cpus.len() as u32,
-        cgroup: cgroup::version_name(session.version),
+        cgroup: session.version,
         cpu_quota_us: a.cpu_quota_us,
         cpu_period_us: a.cpu_period_us,
-        cpus: cgroup::format_cpu_list(&a.cpus),
+        cpus: format_cpu_list(&a.cpus),
         cores_via: a.cores_via,
         memory_limit_bytes: a.memory_limit_bytes,
-        swap: a.swap,
+        swap: a.swap.to_string(),
         lambda_vcpu: round(plan.vcpu, 4),
         lambda_cores: plan.lambda_cores,
         not_reproducible: plan.not_reproducible.clone(),
@@ -618,34 +556,37 @@ struct Classified {
     status: Status,
     reason: Option<Reason>,
     detail: Option<String>,
-    answer: Option<Map<String, Value>>,
+    answer: Option<Answer>,
 }
 
 impl Classified {
-    fn ok(answer: Map<String, Value>) -> Self {
+    fn ok(response: Response) -> Self {
         Classified {
             status: Status::Ok,
             reason: None,
             detail: None,
-            answer: Some(answer),
+            answer: Some(Answer::Response(Box::new(response))),
         }
     }
 
     /// The probe answered with an error object: `errorType: errorMessage` as the detail.
-    fn function_error(answer: Map<String, Value>) -> Self {
-        let detail = format!(
-            "{}: {}",
-            answer["errorType"].as_str().unwrap_or("?"),
-            answer
-                .get("errorMessage")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        );
+    fn function_error(e: FunctionError) -> Self {
         Classified {
             status: Status::FunctionError,
             reason: None,
-            detail: Some(detail),
-            answer: Some(answer),
+            detail: Some(format!("{}: {}", e.error_type, e.error_message)),
+            answer: Some(Answer::Error(e)),
+        }
+    }
+
+    /// JSON that is neither a response this version reads nor an error: the run failed, and
+    /// the detail says why (e.g. a probe of another schema_version).
+    fn unreadable(why: String) -> Self {
+        Classified {
+            status: Status::Failed,
+            reason: Some(Reason::BadOutput),
+            detail: Some(format!("the probe's answer cannot be read: {why}")),
+            answer: None,
         }
     }
 }
@@ -659,10 +600,7 @@ fn classify(ending: Ending, stdout: &str, stats: Option<&RunStats>) -> Classifie
         .rev()
         .find(|l| !l.trim().is_empty())
         .and_then(|l| serde_json::from_str::<Value>(l).ok())
-        .and_then(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        });
+        .map(Answer::from_value);
     let oom_kills = stats.and_then(|s| s.oom_kills).unwrap_or(0);
     let limit_mib = |s: Option<&RunStats>| {
         s.and_then(|s| s.peak_memory_bytes)
@@ -694,10 +632,9 @@ fn classify(ending: Ending, stdout: &str, stats: Option<&RunStats>) -> Classifie
         );
     }
     match (ending, answer) {
-        (Ending::Exited(0), Some(a)) if !a.contains_key("errorType") => Classified::ok(a),
-        (Ending::Exited(1), Some(a)) if a.contains_key("errorType") => {
-            Classified::function_error(a)
-        }
+        (Ending::Exited(0), Some(Ok(Answer::Response(r)))) => Classified::ok(*r),
+        (Ending::Exited(1), Some(Ok(Answer::Error(e)))) => Classified::function_error(e),
+        (Ending::Exited(0 | 1), Some(Err(why))) => Classified::unreadable(why),
         (Ending::Signaled(_), _) => failed(Reason::Signal, format!("the probe {how}")),
         (Ending::TimedOut, _) => failed(Reason::Timeout, format!("the probe {how}")),
         (Ending::Exited(0 | 1), _) => failed(
@@ -710,17 +647,44 @@ fn classify(ending: Ending, stdout: &str, stats: Option<&RunStats>) -> Classifie
     }
 }
 
+/// A real response of the probe, for tests: its own handler on this machine.
+#[cfg(test)]
+pub fn real_response(event: Value) -> Response {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(lambda_probe::handle(
+        event,
+        lambda_probe::measure::Deadline::none(),
+    ))
+    .expect("the probe answers")
+    .0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+    use serde_json::json;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse_args(list: &[&str]) -> Result<Args, String> {
+        let mut argv = vec!["emulate"];
+        argv.extend(list);
+        Cli::try_parse_from(argv)
+            .map(|c| c.args)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn arguments() {
-        let a = parse_args(&args(&[
+        let a = parse_args(&[
             "--memory",
             "128,1769",
             "--payload",
@@ -732,25 +696,17 @@ mod tests {
             "--unthrottled",
             "--out",
             "r.jsonl",
-        ]))
-        .unwrap()
+        ])
         .unwrap();
-        assert_eq!(a.memory_mb, vec![128, 1769]);
+        assert_eq!(a.memory.0, vec![128, 1769]);
         assert_eq!(a.runs, 3);
         assert_eq!(a.timeout_ms, 5000);
         assert!(a.unthrottled);
         assert_eq!(a.out, Some(PathBuf::from("r.jsonl")));
         assert_eq!(a.probe, None);
         assert!(!a.fresh_process);
-        let fresh = parse_args(&args(&[
-            "--memory",
-            "128",
-            "--payload",
-            "p",
-            "--fresh-process",
-        ]));
-        assert!(fresh.unwrap().unwrap().fresh_process);
-        assert_eq!(parse_args(&args(&["--help"])).unwrap(), None);
+        let fresh = parse_args(&["--memory", "128", "--payload", "p", "--fresh-process"]);
+        assert!(fresh.unwrap().fresh_process);
         for (bad, says) in [
             (vec!["--payload", "p"], "--memory"),
             (vec!["--memory", "128"], "--payload"),
@@ -770,7 +726,7 @@ mod tests {
                 ],
                 "--timeout-ms",
             ),
-            (vec!["--memory"], "needs a value"),
+            (vec!["--memory"], "--memory"),
             (
                 vec!["--memory", "128", "--payload", "p", "--runs", "101"],
                 "1..=100",
@@ -780,7 +736,7 @@ mod tests {
                 "--fast",
             ),
         ] {
-            let e = parse_args(&args(&bad)).unwrap_err();
+            let e = parse_args(&bad).unwrap_err();
             assert!(e.contains(says), "{bad:?}: {e}");
         }
     }
@@ -793,15 +749,22 @@ mod tests {
         }
     }
 
+    fn env_line() -> String {
+        serde_json::to_string(&real_response(json!({"workload": "env"}))).unwrap()
+    }
+
     #[test]
     fn classifies_endings() {
         let ok = classify(
             Ending::Exited(0),
-            "{\"workload\":\"env\"}\n",
+            &format!("{}\n", env_line()),
             Some(&stats(0)),
         );
         assert_eq!(ok.status, Status::Ok);
-        assert_eq!(ok.answer.unwrap()["workload"], "env");
+        match ok.answer {
+            Some(Answer::Response(r)) => assert_eq!(r.workload(), "env"),
+            other => panic!("{other:?}"),
+        }
 
         let fe = classify(
             Ending::Exited(1),
@@ -835,25 +798,42 @@ mod tests {
         );
         // Exit 0 with an error object, or 1 with a response, is not what the door does.
         assert_eq!(
-            classify(Ending::Exited(0), "{\"errorType\":\"X\"}", None).reason,
+            classify(
+                Ending::Exited(0),
+                "{\"errorType\":\"X\",\"errorMessage\":\"\"}",
+                None
+            )
+            .reason,
+            Some(Reason::BadOutput)
+        );
+        assert_eq!(
+            classify(Ending::Exited(1), &env_line(), None).reason,
             Some(Reason::BadOutput)
         );
         assert_eq!(
             classify(Ending::Exited(2), "", None).reason,
             Some(Reason::ExitStatus)
         );
+        // A response of another schema version is a failed run that says why.
+        let old = classify(
+            Ending::Exited(0),
+            "{\"schema_version\":1,\"workload\":\"env\"}",
+            None,
+        );
+        assert_eq!(old.reason, Some(Reason::BadOutput));
+        assert!(old.detail.unwrap().contains("schema_version 1"));
     }
 
     #[test]
     fn a_series_keeps_its_answers_and_fails_the_runs_it_never_answered() {
-        let ok = "{\"workload\":\"env\",\"environment\":{\"cold_start\":true}}";
+        let ok = env_line();
         let err = "{\"errorType\":\"OverBudget\",\"errorMessage\":\"too big\"}";
         let all = classify_series(Ending::Exited(1), &format!("{ok}\n{err}\n{ok}\n"), None, 3);
         let status: Vec<Status> = all.iter().map(|c| c.status).collect();
         assert_eq!(status, [Status::Ok, Status::FunctionError, Status::Ok]);
 
         // OOM-killed during run 2 of 3: run 1 stays, runs 2 and 3 are the OOM kill.
-        let died = classify_series(Ending::Signaled(libc::SIGKILL), ok, Some(&stats(1)), 3);
+        let died = classify_series(Ending::Signaled(libc::SIGKILL), &ok, Some(&stats(1)), 3);
         assert_eq!(died[0].status, Status::Ok);
         assert!(died[0].answer.is_some());
         for c in &died[1..] {
@@ -874,8 +854,7 @@ mod tests {
     #[test]
     fn a_line_is_the_answer_with_the_emulation_attached() {
         let plan = Plan::new(884, &[0, 1], None);
-        let mut answer = Map::new();
-        answer.insert("workload".into(), "env".into());
+        let response = real_response(json!({"workload": "env"}));
         let r = Record {
             size_index: 0,
             plan: plan.clone(),
@@ -894,12 +873,17 @@ mod tests {
                 cgroup_stats: None,
                 stderr_tail: None,
             },
-            answer: Some(answer),
+            answer: Some(Answer::Response(Box::new(response.clone()))),
         };
         let line = r.line();
         assert_eq!(line["workload"], "env");
         assert_eq!(line["emulated"], Value::Null);
         assert_eq!(line["emulate_run"]["status"], "ok");
         assert_eq!(line["emulate_run"]["memory_mb"], 884);
+        // The probe's answer reads back from the line as it was.
+        match Answer::from_value(line).unwrap() {
+            Answer::Response(back) => assert_eq!(*back, response),
+            other => panic!("{other:?}"),
+        }
     }
 }

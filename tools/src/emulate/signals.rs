@@ -1,33 +1,17 @@
-//! Ctrl-C, SIGTERM and SIGHUP become a flag the run loop polls, so a signal never leaves a
-//! child running or a cgroup behind: the loop kills the child, removes the cgroups, then exits.
+//! Ctrl-C, SIGTERM and SIGHUP become a flag the run loop polls (signal-hook), so a signal never
+//! leaves a child running or a cgroup behind: the loop kills the child, removes the cgroups,
+//! then exits with 128 + the signal.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-static RECEIVED: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn record(signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    RECEIVED.store(signal, Ordering::SeqCst);
-}
+/// The last stop signal received (0: none).
+static RECEIVED: AtomicUsize = AtomicUsize::new(0);
 
 pub fn install() -> Result<(), String> {
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: an all-zero sigaction is a valid starting value; it is filled in below.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = record as extern "C" fn(libc::c_int) as usize;
-        action.sa_flags = libc::SA_RESTART;
-        // SAFETY: `action` is a valid sigaction whose handler only stores to an atomic; the
-        // mask pointer is to its own field; no old action is asked for.
-        let rc = unsafe {
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(format!(
-                "cannot handle signal {signal}: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register_usize(signal, &RECEIVED, signal as usize)
+            .map_err(|e| format!("cannot handle signal {}: {e}", name(signal)))?;
     }
     Ok(())
 }
@@ -36,32 +20,25 @@ pub fn install() -> Result<(), String> {
 pub fn received() -> Option<i32> {
     match RECEIVED.load(Ordering::SeqCst) {
         0 => None,
-        s => Some(s),
+        s => Some(s as i32),
     }
 }
 
+/// `SIGKILL`, or `signal 42` for one without a name.
 pub fn name(signal: i32) -> String {
-    let known = match signal {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGSYS => "SIGSYS",
-        _ => "",
-    };
-    if known.is_empty() {
-        format!("signal {signal}")
-    } else {
-        known.to_string()
+    signal_hook::low_level::signal_name(signal)
+        .map(String::from)
+        .unwrap_or_else(|| format!("signal {signal}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(name(libc::SIGKILL), "SIGKILL");
+        assert_eq!(name(libc::SIGSEGV), "SIGSEGV");
+        assert_eq!(name(1000), "signal 1000");
     }
 }

@@ -3,7 +3,8 @@
 use super::cgroup::RunStats;
 use super::{Reason, Record, Status};
 use lambda_probe::measure::stats::median;
-use serde_json::Value;
+use lambda_probe::response::{Answer, Common, Response};
+use lambda_probe::workloads::Speedup;
 use std::collections::BTreeMap;
 
 fn mib(bytes: u64) -> String {
@@ -28,19 +29,20 @@ fn throttled_percent(s: &RunStats) -> Option<f64> {
     Some(s.nr_throttled? as f64 * 100.0 / periods as f64)
 }
 
-fn summary(r: &Record) -> Option<&Value> {
-    r.answer.as_ref().and_then(|a| a.get("summary"))
+fn response(r: &Record) -> Option<&Response> {
+    match &r.answer {
+        Some(Answer::Response(resp)) => Some(resp),
+        _ => None,
+    }
 }
 
-/// The workload's own thread speedup: its last count of more than one thread that has one
-/// (pbkdf2's levels).
-fn thread_speedup(r: &Record) -> Option<(u64, f64)> {
-    summary(r)?["levels"]
-        .as_array()?
-        .iter()
-        .rev()
-        .filter(|l| l["threads"].as_u64().is_some_and(|t| t > 1))
-        .find_map(|l| Some((l["threads"].as_u64()?, l["speedup"].as_f64()?)))
+fn common(r: &Record) -> Option<Common> {
+    response(r).map(|resp| resp.result.common())
+}
+
+/// The workload's best parallel speedup (pbkdf2's threads, io's concurrency), if it has one.
+fn speedup(r: &Record) -> Option<Speedup> {
+    response(r)?.result.speedup()
 }
 
 /// `884 MB (0.500 vCPU, 2 cores, cgroup v1) run 1/2: ok, wall …`
@@ -70,19 +72,16 @@ pub fn progress(r: &Record) -> String {
         .unwrap_or_default();
     let body = match r.info.status {
         Status::Ok => {
-            let s = summary(r);
-            let num = |k: &str| s.and_then(|s| s[k].as_f64());
+            let c = common(r);
             let mut text = format!(
                 "ok, wall {} ms, effective vCPU {}",
-                num("wall_ms")
-                    .map(|v| format!("{v:.1}"))
-                    .unwrap_or("-".into()),
-                num("effective_vcpu")
+                c.map(|c| format!("{:.1}", c.wall_ms)).unwrap_or("-".into()),
+                c.and_then(|c| c.effective_vcpu)
                     .map(|v| format!("{v:.3}"))
                     .unwrap_or("-".into()),
             );
-            if let Some((threads, speedup)) = thread_speedup(r) {
-                text += &format!(", speedup {speedup:.2}× at {threads} threads");
+            if let Some(s) = speedup(r) {
+                text += &format!(", speedup {:.2}× at {}", s.value, s.at);
             }
             if let Some(t) = stats.and_then(throttled_percent) {
                 text += &format!(", throttled in {t:.0}% of CPU periods");
@@ -119,7 +118,7 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         "cold ms",
         "warm ms",
         "eff vCPU",
-        "thread speedup",
+        "best speedup",
         "vs first",
         "peak MiB",
         "throttled %",
@@ -149,16 +148,16 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         let wall_of = |rows: &[&Record]| {
             let v: Vec<f64> = rows
                 .iter()
-                .filter_map(|r| summary(r)?["wall_ms"].as_f64())
+                .filter_map(|r| common(r).map(|c| c.wall_ms))
                 .collect();
             median(&v)
         };
         let cold_wall = wall_of(&cold);
         let warm_wall = wall_of(&warm);
-        let wall = med(&|r| summary(r)?["wall_ms"].as_f64());
-        let vcpu = med(&|r| summary(r)?["effective_vcpu"].as_f64());
-        let speedup = med(&|r| thread_speedup(r).map(|t| t.1));
-        let threads = ok.iter().find_map(|r| thread_speedup(r).map(|t| t.0));
+        let wall = med(&|r| common(r).map(|c| c.wall_ms));
+        let vcpu = med(&|r| common(r)?.effective_vcpu);
+        let best = med(&|r| speedup(r).map(|s| s.value));
+        let at = ok.iter().find_map(|r| speedup(r).map(|s| s.at));
         let throttled = med(&|r| throttled_percent(r.info.cgroup_stats.as_ref()?));
         let peak = rows
             .iter()
@@ -173,11 +172,10 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
             match r.info.status {
                 Status::Ok => {}
                 Status::FunctionError => {
-                    let t = r
-                        .answer
-                        .as_ref()
-                        .and_then(|a| a["errorType"].as_str())
-                        .unwrap_or("error");
+                    let t = match &r.answer {
+                        Some(Answer::Error(e)) => e.error_type.as_str(),
+                        _ => "error",
+                    };
                     *failures.entry(t.to_string()).or_default() += 1;
                 }
                 Status::Failed => {
@@ -201,8 +199,8 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         if let Some(e) = &any.emulated {
             let seen = ok
                 .iter()
-                .find_map(|r| r.answer.as_ref()?["environment"]["visible_cores"].as_u64());
-            if let Some(v) = seen.filter(|&v| v < e.cores as u64) {
+                .find_map(|r| response(r).map(|resp| resp.environment.visible_cores));
+            if let Some(v) = seen.filter(|&v| v < e.cores as usize) {
                 quota_cores.push(format!("{v} at {mb} MB"));
             }
         }
@@ -210,8 +208,11 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
             Some(x) => format!("{x:.d$}"),
             None => "-".to_string(),
         };
-        let speed = match (speedup, threads) {
-            (Some(s), Some(t)) => format!("{s:.2}× @{t}"),
+        let speed = match (best, at) {
+            (Some(s), Some(at)) => format!(
+                "{s:.2}× @{}",
+                at.replace(" threads", "t").replace("concurrency ", "c")
+            ),
             _ => "-".into(),
         };
         let vs_first = match (first_wall, wall) {
@@ -237,7 +238,7 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
     if records.is_empty() {
         out += "(no runs)\n";
     }
-    out += "cold ms is the wall of the ok cold runs (a process's first invocation), warm ms the median over the ok warm ones (its later invocations); eff vCPU (cpu ÷ wall), thread speedup (the workload's, 1 thread ÷ N threads) and vs first (wall against the first row) are medians over the warm ok runs, or the cold ones when there are none; throttled % is the share of CFS periods in which the run used up its quota.\n";
+    out += "cold ms is the wall of the ok cold runs (a process's first invocation), warm ms the median over the ok warm ones (its later invocations); eff vCPU (cpu ÷ wall), best speedup (the workload's own: pbkdf2's 1 thread ÷ N threads (@Nt), io's one at a time ÷ N at a time (@cN)) and vs first (wall against the first row) are medians over the warm ok runs, or the cold ones when there are none; throttled % is the share of CFS periods in which the run used up its quota.\n";
     for (i, f) in footnotes.iter().enumerate() {
         out += &format!("*{} not reproducible here: {f}\n", i + 1);
     }
@@ -254,10 +255,11 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
 mod tests {
     use super::*;
     use crate::emulate::lambda::Plan;
-    use crate::emulate::RunInfo;
+    use crate::emulate::{real_response, RunInfo};
+    use lambda_probe::workloads::Results;
     use serde_json::json;
 
-    fn record(size_index: usize, mb: u32, status: Status, answer: Option<Value>) -> Record {
+    fn record(size_index: usize, mb: u32, status: Status, answer: Option<Response>) -> Record {
         Record {
             size_index,
             plan: Plan::new(mb, &[0, 1], None),
@@ -276,23 +278,33 @@ mod tests {
                 cgroup_stats: None,
                 stderr_tail: None,
             },
-            answer: answer.and_then(|a| a.as_object().cloned()),
+            answer: answer.map(|a| Answer::Response(Box::new(a))),
         }
+    }
+
+    /// A real pbkdf2 response at 1 and 2 threads, its wall and speedup set to `wall` and 1.9.
+    fn pbkdf2(wall: f64, threads: &[u32]) -> Response {
+        let mut r = real_response(
+            json!({"workload": "pbkdf2", "iterations": 50, "passwords": 2, "threads": threads}),
+        );
+        let Results::Pbkdf2(run) = &mut r.result else {
+            unreachable!()
+        };
+        run.summary.common.wall_ms = wall;
+        run.summary.common.effective_vcpu = Some(0.5);
+        for l in &mut run.summary.figures.levels {
+            l.speedup = Some(if l.threads == 1 { 1.0 } else { 1.9 });
+        }
+        r
     }
 
     #[test]
     fn rows_medians_failures_and_footnotes() {
-        let answer = |wall: f64| {
-            json!({"summary": {"wall_ms": wall, "effective_vcpu": 0.5, "levels": [
-                {"threads": 1, "speedup": 1.0},
-                {"threads": 2, "speedup": 1.9}
-            ]}, "environment": {"visible_cores": 2}})
-        };
         let records = vec![
-            record(0, 1769, Status::Ok, Some(answer(2000.0))),
-            record(0, 1769, Status::Ok, Some(answer(3000.0))),
-            record(0, 1769, Status::Ok, Some(answer(2200.0))),
-            record(1, 3538, Status::Ok, Some(answer(1100.0))),
+            record(0, 1769, Status::Ok, Some(pbkdf2(2000.0, &[1, 2]))),
+            record(0, 1769, Status::Ok, Some(pbkdf2(3000.0, &[1, 2]))),
+            record(0, 1769, Status::Ok, Some(pbkdf2(2200.0, &[1, 2]))),
+            record(1, 3538, Status::Ok, Some(pbkdf2(1100.0, &[1, 2]))),
             record(2, 128, Status::Failed, None),
         ];
         let t = table(&records, &[1769, 3538, 128]);
@@ -308,7 +320,7 @@ mod tests {
             "{first}"
         );
         assert!(
-            first.contains("1.90× @2") && first.contains("1.00×"),
+            first.contains("1.90× @2t") && first.contains("1.00×"),
             "{first}"
         );
         let second = row("3538");
@@ -335,14 +347,9 @@ mod tests {
     }
 
     #[test]
-    fn one_thread_has_no_thread_speedup() {
-        let r = record(
-            0,
-            1769,
-            Status::Ok,
-            Some(json!({"summary": {"wall_ms": 1.0, "levels": [{"threads": 1, "speedup": 1.0}]}})),
-        );
-        assert_eq!(thread_speedup(&r), None);
+    fn one_thread_has_no_speedup_and_every_workload_gets_a_row() {
+        let r = record(0, 1769, Status::Ok, Some(pbkdf2(1.0, &[1])));
+        assert_eq!(speedup(&r), None);
         let stats = |periods, throttled| RunStats {
             nr_periods: Some(periods),
             nr_throttled: Some(throttled),
@@ -351,5 +358,76 @@ mod tests {
         assert_eq!(throttled_percent(&stats(40, 10)), Some(25.0));
         assert_eq!(throttled_percent(&stats(0, 0)), None);
         assert!(table(&[], &[128]).contains("(no runs)"));
+        // A row with figures for each workload that runs without a table.
+        for event in [
+            json!({"workload": "env"}),
+            json!({"workload": "alloc", "buffers": 2, "buffer_bytes": 65536}),
+            json!({"workload": "memset", "bytes": 65536, "repeats": 2}),
+        ] {
+            let rec = record(0, 1024, Status::Ok, Some(real_response(event.clone())));
+            let t = table(&[rec], &[1024]);
+            let row = t
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some("1024"))
+                .unwrap_or_else(|| panic!("{event}: no row in\n{t}"));
+            assert!(row.contains(" 1/1 "), "{event}: {row}");
+        }
+    }
+
+    /// The fixture sweeps (real emulate runs of every workload, tests/fixtures/results/): the
+    /// table has a row per size with the runs that passed, for each workload.
+    #[test]
+    fn the_fixture_sweeps_of_every_workload_make_a_table() {
+        #[derive(serde::Deserialize)]
+        struct Attached {
+            emulated: Option<crate::emulate::Emulated>,
+            emulate_run: RunInfo,
+        }
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/results/emulate.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut by_workload: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let a: Attached = serde_json::from_value(v.clone()).unwrap();
+            let answer = Answer::from_value(v).ok();
+            let workload = match &answer {
+                Some(Answer::Response(r)) => r.workload().to_string(),
+                _ => "failed".to_string(),
+            };
+            let mb = a.emulate_run.memory_mb;
+            let list = by_workload.entry(workload).or_default();
+            let mut sizes: Vec<u32> = list.iter().map(|r| r.info.memory_mb).collect();
+            sizes.dedup();
+            let size_index = sizes.iter().position(|&m| m == mb).unwrap_or(sizes.len());
+            list.push(Record {
+                size_index,
+                plan: Plan::new(mb, &[0, 1], None),
+                emulated: a.emulated,
+                info: a.emulate_run,
+                answer,
+            });
+        }
+        for w in lambda_probe::workloads::WORKLOADS {
+            let records = by_workload
+                .get(*w)
+                .unwrap_or_else(|| panic!("no {w} sweep in the fixtures"));
+            let mut sizes: Vec<u32> = records.iter().map(|r| r.info.memory_mb).collect();
+            sizes.dedup();
+            let t = table(records, &sizes);
+            for mb in &sizes {
+                let runs = records.iter().filter(|r| r.info.memory_mb == *mb).count();
+                let row = t
+                    .lines()
+                    .find(|l| l.split_whitespace().next() == Some(&mb.to_string()))
+                    .unwrap_or_else(|| panic!("{w}: no {mb} row in\n{t}"));
+                assert!(row.contains(&format!(" {runs}/{runs} ")), "{w}: {row}");
+            }
+            for r in records {
+                assert!(!progress(r).is_empty());
+            }
+        }
+        let failed = &by_workload["failed"];
+        assert!(progress(&failed[0]).contains("function error"));
     }
 }

@@ -1,7 +1,14 @@
-//! Reading results: responses, `emulate` lines and CloudWatch Logs exports, into rows.
-//! Whatever cannot be read is kept as a `Skipped` entry with its reason, never dropped.
+//! Reading results: responses, `emulate` lines and CloudWatch Logs exports, into typed rows.
+//! Every answer is read with the probe's own types (`lambda_probe::response::Answer`); whatever
+//! cannot be read is kept as a `Skipped` entry with its reason, never dropped.
 
-use serde_json::{Map, Value};
+use super::account::{Collected, LogContext, ProbeLine, Seen};
+use super::report_line;
+use crate::emulate::{Emulated, RunInfo, Status};
+use lambda_probe::lambda_model::Arch;
+use lambda_probe::response::{Answer, Response};
+use serde::Deserialize;
+use serde_json::Value;
 
 /// Where a row's numbers were measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,13 +33,18 @@ impl Source {
 pub struct Row {
     /// File (and line or event) it came from.
     pub origin: String,
-    pub workload: String,
     pub memory_mb: u32,
-    /// Lambda's spelling: arm64 or x86_64.
-    pub arch: String,
+    pub arch: Arch,
     pub source: Source,
-    /// The probe's response object.
-    pub response: Value,
+    pub response: Response,
+    /// The limits `emulate` applied (emulated rows only).
+    pub emulated: Option<Emulated>,
+}
+
+impl Row {
+    pub fn workload(&self) -> &'static str {
+        self.response.workload()
+    }
 }
 
 /// A run that did not produce a response (an `emulate` failure, a function error).
@@ -55,8 +67,14 @@ pub struct Inputs {
     pub rows: Vec<Row>,
     pub failed: Vec<Failed>,
     pub skipped: Vec<Skipped>,
-    /// Log events that are not full-result lines (EMF records, START/REPORT lines): counted.
+    /// Log events that are neither full-result lines nor REPORT lines (EMF records, START/END
+    /// lines): counted.
     pub other_log_events: usize,
+    /// Lambda's REPORT lines, and what the probe's result lines say about their requests.
+    pub account: Collected,
+    /// Runs read more than once (the very same response in two inputs, e.g. `make invoke`'s
+    /// response and its log tail): counted once.
+    pub duplicate_runs: usize,
 }
 
 /// Read every file; unreadable files are listed in `skipped`.
@@ -71,6 +89,16 @@ pub fn read_all(paths: &[String]) -> Inputs {
             }),
         }
     }
+    // The same response twice is the same run: keep the first.
+    let mut seen = std::collections::HashSet::new();
+    let before = out.rows.len();
+    out.rows.retain(|r| {
+        seen.insert((
+            serde_json::to_string(&r.response).unwrap_or_default(),
+            r.source.label(),
+        ))
+    });
+    out.duplicate_runs = before - out.rows.len();
     out
 }
 
@@ -85,6 +113,9 @@ pub fn read_text(name: &str, text: &str, out: &mut Inputs) {
     }
     match serde_json::from_str::<Value>(text) {
         Ok(doc) => read_document(name, doc, out),
+        Err(_) if text.lines().any(|l| report_line::parse_text(l).is_some()) => {
+            read_log_text(name, text, out)
+        }
         Err(whole_err) => {
             let lines: Vec<(usize, &str)> = text
                 .lines()
@@ -112,38 +143,136 @@ pub fn read_text(name: &str, text: &str, out: &mut Inputs) {
     }
 }
 
-fn read_document(name: &str, doc: Value, out: &mut Inputs) {
-    // `aws logs filter-log-events --output json`
-    if let Some(events) = doc.get("events").and_then(Value::as_array) {
-        for (i, e) in events.iter().enumerate() {
-            let origin = format!("{name}: event {}", i + 1);
-            match e.get("message").and_then(Value::as_str) {
-                Some(m) => read_log_message(&origin, m, out),
-                None => out.skipped.push(Skipped {
-                    origin,
-                    reason: "log event without a \"message\" string".into(),
-                }),
+/// A log as text (a decoded `LogResult`, a saved log): one message per line, X-Ray's line
+/// joined to the REPORT line it belongs to.
+fn read_log_text(name: &str, text: &str, out: &mut Inputs) {
+    let mut messages: Vec<(usize, String)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        match messages.last_mut() {
+            Some((_, last)) if line.starts_with("XRAY ") && last.starts_with("REPORT") => {
+                last.push('\n');
+                last.push_str(line);
             }
+            _ if line.trim().is_empty() => {}
+            _ => messages.push((i, line.to_string())),
+        }
+    }
+    let ctx = LogContext::file(name);
+    for (i, m) in messages {
+        read_log_message(&format!("{name}:{}", i + 1), &m, &ctx, out);
+    }
+}
+
+/// `aws logs filter-log-events --output json`, and what `make fetch-logs` and `make invoke` add
+/// to it: the log group, and the architecture and workload when they know them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogEvents {
+    events: Vec<LogEvent>,
+    log_group_name: Option<String>,
+    architecture: Option<String>,
+    workload: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogEvent {
+    message: Option<String>,
+    log_stream_name: Option<String>,
+}
+
+/// One Logs Insights result row: its fields.
+#[derive(Deserialize)]
+struct InsightsField {
+    field: String,
+    value: Option<String>,
+}
+
+/// `aws logs get-query-results` wraps the rows in `results`; the console export is the rows.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Insights {
+    Wrapped { results: Vec<Vec<InsightsField>> },
+    Rows(Vec<Vec<InsightsField>>),
+}
+
+/// The probe's full-result log line (telemetry.rs).
+#[derive(Deserialize)]
+struct ResultLine {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    request_id: Option<String>,
+    response: Option<Value>,
+    omitted: Option<String>,
+}
+
+fn read_document(name: &str, doc: Value, out: &mut Inputs) {
+    if doc.get("events").is_some() {
+        match LogEvents::deserialize(&doc) {
+            Ok(events) => {
+                let arch = events.architecture.as_deref().and_then(|a| {
+                    let arch = Arch::parse(a);
+                    if arch.is_none() {
+                        out.skipped.push(Skipped {
+                            origin: name.into(),
+                            reason: format!("architecture {a:?} is not one Lambda runs (arm64, x86_64): its REPORT lines are read without it"),
+                        });
+                    }
+                    arch
+                });
+                let file = LogContext {
+                    file: name.into(),
+                    group: events.log_group_name,
+                    stream: None,
+                    arch,
+                    workload: events.workload,
+                };
+                for (i, e) in events.events.into_iter().enumerate() {
+                    let origin = format!("{name}: event {}", i + 1);
+                    let ctx = LogContext {
+                        stream: e.log_stream_name,
+                        ..file.clone()
+                    };
+                    match e.message {
+                        Some(m) => read_log_message(&origin, &m, &ctx, out),
+                        None => out.skipped.push(Skipped {
+                            origin,
+                            reason: "log event without a \"message\" string".into(),
+                        }),
+                    }
+                }
+            }
+            Err(e) => out.skipped.push(Skipped {
+                origin: name.into(),
+                reason: format!("not a filter-log-events export: {e}"),
+            }),
         }
         return;
     }
-    // `aws logs get-query-results` wraps the rows in "results"; the console export is the rows.
-    let insights = match &doc {
-        Value::Object(o) if o.contains_key("results") => o.get("results").and_then(Value::as_array),
-        Value::Array(a) if a.iter().all(Value::is_array) && !a.is_empty() => Some(a),
+    let rows = match Insights::deserialize(&doc) {
+        Ok(Insights::Wrapped { results }) => Some(results),
+        Ok(Insights::Rows(rows)) if !rows.is_empty() => Some(rows),
         _ => None,
     };
-    if let Some(results) = insights {
-        for (i, fields) in results.iter().enumerate() {
+    if let Some(rows) = rows {
+        for (i, fields) in rows.into_iter().enumerate() {
             let origin = format!("{name}: result {}", i + 1);
-            let message = fields.as_array().and_then(|fs| {
-                fs.iter()
-                    .find(|f| f.get("field").and_then(Value::as_str) == Some("@message"))
-                    .and_then(|f| f.get("value"))
-                    .and_then(Value::as_str)
-            });
-            match message {
-                Some(m) => read_log_message(&origin, m, out),
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|f| f.field == name)
+                    .and_then(|f| f.value.clone())
+            };
+            // @log is "<account>:<log group>"; a log group name has no colon.
+            let ctx = LogContext {
+                file: name.into(),
+                group: field("@log").map(|l| l.rsplit(':').next().unwrap_or(&l).to_string()),
+                stream: field("@logStream"),
+                arch: None,
+                workload: None,
+            };
+            match field("@message") {
+                Some(m) => read_log_message(&origin, &m, &ctx, out),
                 None => out.skipped.push(Skipped {
                     origin,
                     reason: "query result row without an @message field (add `fields @message` to the query)".into(),
@@ -155,86 +284,127 @@ fn read_document(name: &str, doc: Value, out: &mut Inputs) {
     read_object(name, doc, out)
 }
 
-/// One CloudWatch log message: a full-result line is a row; other probe lines are counted.
-fn read_log_message(origin: &str, message: &str, out: &mut Inputs) {
-    let parsed: Option<Value> = serde_json::from_str(message.trim()).ok();
-    let Some(Value::Object(line)) = parsed else {
+/// One CloudWatch log message: a full-result line is a row, a REPORT line a line of Lambda's
+/// own account; other lines are counted.
+fn read_log_message(origin: &str, message: &str, ctx: &LogContext, out: &mut Inputs) {
+    match report_line::parse(message) {
+        Some(Ok(line)) => {
+            out.account.reports.push(Seen {
+                origin: origin.into(),
+                context: ctx.clone(),
+                line,
+            });
+            return;
+        }
+        Some(Err(reason)) => {
+            out.skipped.push(Skipped {
+                origin: origin.into(),
+                reason: format!("a REPORT line that cannot be read: {reason}"),
+            });
+            return;
+        }
+        None => {}
+    }
+    let line: Option<ResultLine> = serde_json::from_str(message.trim()).ok();
+    let Some(line) =
+        line.filter(|l| l.kind.as_deref() == Some(lambda_probe::telemetry::RESULT_TYPE))
+    else {
         out.other_log_events += 1;
         return;
     };
-    match line.get("type").and_then(Value::as_str) {
-        Some("lambda-probe.result") => {
-            if let Some(response) = line.get("response") {
-                let origin = match line.get("request_id").and_then(Value::as_str) {
-                    Some(id) => format!("{origin} (request {id})"),
-                    None => origin.to_string(),
-                };
-                read_object(&origin, response.clone(), out);
-            } else {
-                let why = line
-                    .get("omitted")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the line has no \"response\"");
-                out.skipped.push(Skipped {
-                    origin: origin.into(),
-                    reason: format!("full result not logged: {why}"),
+    let origin = match &line.request_id {
+        Some(id) => format!("{origin} (request {id})"),
+        None => origin.to_string(),
+    };
+    match line.response {
+        Some(response) => {
+            let before = out.rows.len();
+            read_object(&origin, response, out);
+            if let Some(row) = out.rows.get(before) {
+                out.account.probe_lines.push(ProbeLine {
+                    request_id: line.request_id.clone(),
+                    context: ctx.clone(),
+                    arch: row.arch,
+                    workload: row.workload().to_string(),
                 });
             }
         }
-        _ => out.other_log_events += 1,
+        None => out.skipped.push(Skipped {
+            origin,
+            reason: format!(
+                "full result not logged: {}",
+                line.omitted
+                    .as_deref()
+                    .unwrap_or("the line has no \"response\"")
+            ),
+        }),
     }
+}
+
+/// What `emulate` attaches to an answer, when it is an emulate line.
+#[derive(Deserialize)]
+struct MaybeEmulated {
+    #[serde(default)]
+    emulated: Option<Emulated>,
+    #[serde(default)]
+    emulate_run: Option<RunInfo>,
 }
 
 /// A response, an error, or an `emulate` line.
 fn read_object(origin: &str, v: Value, out: &mut Inputs) {
-    let Value::Object(o) = v else {
+    if !v.is_object() {
         out.skipped.push(Skipped {
             origin: origin.into(),
             reason: "not a JSON object".into(),
         });
         return;
+    }
+    let attached = match MaybeEmulated::deserialize(&v) {
+        Ok(a) => a,
+        Err(e) => {
+            out.skipped.push(Skipped {
+                origin: origin.into(),
+                reason: format!(
+                    "an emulate line whose emulate_run or emulated cannot be read: {e}"
+                ),
+            });
+            return;
+        }
     };
-    let emulated = o.get("emulated");
-    let emulated_mb = emulated
-        .and_then(|e| e.get("memory_mb"))
-        .and_then(Value::as_u64)
-        .and_then(|m| u32::try_from(m).ok());
-    let run_mb = o
-        .get("emulate_run")
-        .and_then(|r| r.get("memory_mb"))
-        .and_then(Value::as_u64)
-        .and_then(|m| u32::try_from(m).ok());
-    if let Some(status) = o
-        .get("emulate_run")
-        .and_then(|r| r.get("status"))
-        .and_then(Value::as_str)
-    {
-        if status != "ok" {
-            let run = &o["emulate_run"];
-            let detail = run
-                .get("detail")
-                .and_then(Value::as_str)
-                .unwrap_or("no detail");
-            let reason = run.get("reason").and_then(Value::as_str).unwrap_or(status);
+    let emulated_mb = attached
+        .emulated
+        .as_ref()
+        .map(|e| e.memory_mb)
+        .or(attached.emulate_run.as_ref().map(|r| r.memory_mb));
+    if let Some(run) = &attached.emulate_run {
+        if run.status == Status::Failed {
             out.failed.push(Failed {
                 origin: origin.into(),
-                memory_mb: emulated_mb.or(run_mb),
-                reason: format!("{status} ({reason}): {detail}"),
+                memory_mb: emulated_mb,
+                reason: format!(
+                    "failed ({}): {}",
+                    run.reason
+                        .map(|r| format!("{r:?}"))
+                        .unwrap_or_else(|| "no reason".into()),
+                    run.detail.as_deref().unwrap_or("no detail")
+                ),
             });
             return;
         }
     }
-    if let Some(t) = o.get("errorType").and_then(Value::as_str) {
-        let msg = o.get("errorMessage").and_then(Value::as_str).unwrap_or("");
-        out.failed.push(Failed {
+    match Answer::from_value(v) {
+        Ok(Answer::Error(e)) => out.failed.push(Failed {
             origin: origin.into(),
-            memory_mb: emulated_mb.or(run_mb),
-            reason: format!("{t}: {msg}"),
-        });
-        return;
-    }
-    match row(origin, &o, emulated_mb) {
-        Ok(r) => out.rows.push(r),
+            memory_mb: emulated_mb,
+            reason: format!("{}: {}", e.error_type, e.error_message),
+        }),
+        Ok(Answer::Response(r)) => match row(origin, *r, attached.emulated, emulated_mb) {
+            Ok(r) => out.rows.push(r),
+            Err(reason) => out.skipped.push(Skipped {
+                origin: origin.into(),
+                reason,
+            }),
+        },
         Err(reason) => out.skipped.push(Skipped {
             origin: origin.into(),
             reason,
@@ -242,46 +412,33 @@ fn read_object(origin: &str, v: Value, out: &mut Inputs) {
     }
 }
 
-fn row(origin: &str, o: &Map<String, Value>, emulated_mb: Option<u32>) -> Result<Row, String> {
-    let workload = o
-        .get("workload")
-        .and_then(Value::as_str)
-        .ok_or("no \"workload\": not a lambda-probe response")?;
-    let env = o
-        .get("environment")
-        .ok_or("no \"environment\": not a lambda-probe response")?;
-    if o.get("summary").and_then(|s| s.get("wall_ms")).is_none() {
-        return Err("no \"summary.wall_ms\": not a lambda-probe response".into());
-    }
-    let memory_mb = env
-        .get("memory_mb")
-        .and_then(Value::as_u64)
-        .and_then(|m| u32::try_from(m).ok())
+fn row(
+    origin: &str,
+    response: Response,
+    emulated: Option<Emulated>,
+    emulated_mb: Option<u32>,
+) -> Result<Row, String> {
+    let memory_mb = response
+        .environment
+        .memory_mb
         .or(emulated_mb)
         .ok_or("memory size unknown: neither environment.memory_mb nor emulated.memory_mb (run with AWS_LAMBDA_FUNCTION_MEMORY_SIZE set)")?;
-    let arch = env
-        .get("arch")
-        .and_then(Value::as_str)
-        .ok_or("no environment.arch")?;
-    let arch = lambda_probe_arch(arch).to_string();
-    let source = match o.get("emulated") {
-        Some(Value::Object(_)) => Source::Emulated,
-        _ => Source::Real,
-    };
+    let arch = response.environment.lambda_arch().ok_or_else(|| {
+        format!(
+            "architecture {:?} is not one Lambda runs (arm64, x86_64)",
+            response.environment.arch
+        )
+    })?;
     Ok(Row {
         origin: origin.into(),
-        workload: workload.into(),
         memory_mb,
         arch,
-        source,
-        response: Value::Object(o.clone()),
+        source: if emulated.is_some() {
+            Source::Emulated
+        } else {
+            Source::Real
+        },
+        response,
+        emulated,
     })
-}
-
-/// Lambda's name for the architecture.
-pub fn lambda_probe_arch(arch: &str) -> &str {
-    match arch {
-        "aarch64" => "arm64",
-        other => other,
-    }
 }
