@@ -186,6 +186,46 @@ pub trait Workload: Sized + Send + Sync + 'static {
     fn phases(_run: &Run<Self>) -> Vec<Phase> {
         Vec::new()
     }
+
+    /// What this run adds to the report's timeline plot (the stretches of time it ran and
+    /// the gaps in them), if the workload records one.
+    fn timeline(_run: &Run<Self>) -> Option<Timeline> {
+        None
+    }
+}
+
+/// A run on a time axis, for the report's timeline plot: one lane per thread (or whatever ran),
+/// each a stretch of time with the gaps in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timeline {
+    pub title: &'static str,
+    /// What a lane's filled stretches, its gaps and its marked gaps mean ("running", "paused",
+    /// "throttled").
+    pub filled: &'static str,
+    pub gap: &'static str,
+    pub marked: &'static str,
+    pub lanes: Vec<Lane>,
+    /// A sentence under the plot.
+    pub note: Option<&'static str>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lane {
+    /// "thread 0".
+    pub label: String,
+    /// The stretch the lane covers, in ms on the run's time axis.
+    pub from_ms: f64,
+    pub to_ms: f64,
+    /// In order, inside the stretch.
+    pub gaps: Vec<LaneGap>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LaneGap {
+    pub start_ms: f64,
+    pub length_ms: f64,
+    /// Drawn as `marked` (e.g. a throttling pause) rather than a plain gap.
+    pub marked: bool,
 }
 
 /// One workload's result as the response carries it: `params`, `summary` (the common figures
@@ -418,6 +458,12 @@ macro_rules! registry {
             pub fn phases(&self) -> Vec<Phase> {
                 match self {
                     $(Results::$variant(r) => <$ty as Workload>::phases(r),)+
+                }
+            }
+
+            pub fn timeline(&self) -> Option<Timeline> {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::timeline(r),)+
                 }
             }
 

@@ -76,7 +76,7 @@ impl Pause {
 /// What one thread saw: its spin's start and end (µs from the run's start), the CPU it used
 /// over the spin, and its pauses in order.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Timeline {
+pub struct Spin {
     pub started_us: f64,
     pub ended_us: f64,
     pub cpu_us: f64,
@@ -240,7 +240,7 @@ fn wrap(x: f64, grid: f64) -> f64 {
 }
 
 /// Reads one thread's pauses.
-pub fn read(t: &Timeline) -> Reading {
+pub fn read(t: &Spin) -> Reading {
     let n = t.pauses.len();
     let none = |why: String| Reading {
         throttling: vec![false; n],
@@ -365,7 +365,7 @@ mod tests {
 
     /// Builds a timeline from (start, length) pauses over `[0, end)`, the CPU clock advancing
     /// with every µs not paused (as the kernel would count it).
-    fn timeline(mut pauses: Vec<(f64, f64)>, end_us: f64) -> Timeline {
+    fn timeline(mut pauses: Vec<(f64, f64)>, end_us: f64) -> Spin {
         pauses.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut paused = 0.0;
         let pauses = pauses
@@ -380,7 +380,7 @@ mod tests {
             })
             .collect::<Vec<_>>();
         let total: f64 = pauses.iter().map(|p| p.length_us).sum();
-        Timeline {
+        Spin {
             started_us: 0.0,
             ended_us: end_us,
             cpu_us: end_us - total,

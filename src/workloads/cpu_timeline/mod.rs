@@ -6,14 +6,16 @@
 
 pub mod analysis;
 
-use super::{blocking, check_range, Context, Host, Outcome, Plotted, Run, Workload};
+use super::{
+    blocking, check_range, Context, Host, Lane, LaneGap, Outcome, Plotted, Run, Timeline, Workload,
+};
 use crate::error::ProbeError;
 use crate::measure::gaps::{spin_until, GapLog, MIN_GAP};
 use crate::measure::stats::{max, median, round};
 use crate::measure::Deadline;
 use crate::response::TruncatedReason;
 use crate::telemetry::{Metric, Unit};
-use analysis::{Pause, Reading, Timeline};
+use analysis::{Pause, Reading, Spin};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::{Condvar, Mutex};
@@ -306,6 +308,48 @@ impl Workload for CpuTimeline {
         out
     }
 
+    /// Each thread's spin and its pauses (the samples: its first 1,000), throttling marked.
+    fn timeline(run: &Run<Self>) -> Option<Timeline> {
+        let f = &run.summary.figures;
+        let lanes: Vec<Lane> = f
+            .per_thread
+            .iter()
+            .map(|t| {
+                let gaps: Vec<LaneGap> = run
+                    .samples
+                    .iter()
+                    .filter(|s| s.thread == t.thread)
+                    .map(|s| LaneGap {
+                        start_ms: s.start_us / 1000.0,
+                        length_ms: s.length_us / 1000.0,
+                        marked: s.throttling,
+                    })
+                    .collect();
+                // With more pauses than samples, the lane ends where its samples do.
+                let mut to_ms = t.started_ms + t.spin_ms;
+                if t.timeline.pauses > gaps.len() as u64 {
+                    if let Some(last) = gaps.last() {
+                        to_ms = last.start_ms + last.length_ms;
+                    }
+                }
+                Lane {
+                    label: format!("thread {}", t.thread),
+                    from_ms: t.started_ms,
+                    to_ms,
+                    gaps,
+                }
+            })
+            .collect();
+        (!lanes.is_empty()).then_some(Timeline {
+            title: "Runs and pauses",
+            filled: "running",
+            gap: "paused (other)",
+            marked: "throttled",
+            lanes,
+            note: Some("Each lane: one thread's spin from its start; coloured: running; red: throttling pauses (they end on the enforcement grid); grey: other pauses (interrupts, other processes)."),
+        })
+    }
+
     // No `phases`: the spin lasts `duration_ms` at every memory size by construction, so there
     // is no run time to project; what predict wants from this workload is `period_ms`
     // ([`measured_period_ms`]).
@@ -434,8 +478,8 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1_000.0
 }
 
-fn timeline_of(log: &GapLog) -> Timeline {
-    Timeline {
+fn spin_of(log: &GapLog) -> Spin {
+    Spin {
         started_us: us(log.started_ns),
         ended_us: us(log.ended_ns),
         cpu_us: us(log.cpu_ns),
@@ -452,7 +496,7 @@ fn timeline_of(log: &GapLog) -> Timeline {
 }
 
 /// The figures of one thread from its log and its reading.
-fn thread_figures(i: u32, log: &GapLog, t: &Timeline, r: &Reading) -> ThreadFigures {
+fn thread_figures(i: u32, log: &GapLog, t: &Spin, r: &Reading) -> ThreadFigures {
     let spin_us = t.ended_us - t.started_us;
     let mut f = TimelineFigures {
         pauses: log.gaps_seen,
@@ -528,7 +572,7 @@ const BIN_EDGES_US: [u64; 17] = [
     500_000, 1_000_000, 2_000_000,
 ];
 
-fn histogram(timelines: &[Timeline], readings: &[Reading]) -> Vec<HistogramBin> {
+fn histogram(spins: &[Spin], readings: &[Reading]) -> Vec<HistogramBin> {
     let mut bins: Vec<HistogramBin> = BIN_EDGES_US
         .iter()
         .enumerate()
@@ -539,7 +583,7 @@ fn histogram(timelines: &[Timeline], readings: &[Reading]) -> Vec<HistogramBin> 
             throttling: 0,
         })
         .collect();
-    for (t, r) in timelines.iter().zip(readings) {
+    for (t, r) in spins.iter().zip(readings) {
         for (p, &th) in t.pauses.iter().zip(&r.throttling) {
             let i = BIN_EDGES_US
                 .iter()
@@ -554,16 +598,16 @@ fn histogram(timelines: &[Timeline], readings: &[Reading]) -> Vec<HistogramBin> 
 }
 
 fn outcome(logs: Vec<GapLog>, truncated: Option<TruncatedReason>) -> Outcome<Figures, PauseSample> {
-    let timelines: Vec<Timeline> = logs.iter().map(timeline_of).collect();
-    let readings: Vec<Reading> = timelines.iter().map(analysis::read).collect();
+    let spins: Vec<Spin> = logs.iter().map(spin_of).collect();
+    let readings: Vec<Reading> = spins.iter().map(analysis::read).collect();
     let per_thread: Vec<ThreadFigures> = logs
         .iter()
-        .zip(&timelines)
+        .zip(&spins)
         .zip(&readings)
         .enumerate()
         .map(|(i, ((log, t), r))| thread_figures(i as u32, log, t, r))
         .collect();
-    let samples: Vec<PauseSample> = timelines
+    let samples: Vec<PauseSample> = spins
         .iter()
         .zip(&readings)
         .enumerate()
@@ -580,12 +624,12 @@ fn outcome(logs: Vec<GapLog>, truncated: Option<TruncatedReason>) -> Outcome<Fig
                 })
         })
         .collect();
-    let spins: Vec<f64> = per_thread.iter().map(|t| t.spin_ms).collect();
+    let spun: Vec<f64> = per_thread.iter().map(|t| t.spin_ms).collect();
     let figures = Figures {
         threads_done: per_thread.len() as u32,
-        spin_ms: median(&spins).map(|v| round(v, 3)).unwrap_or(0.0),
+        spin_ms: median(&spun).map(|v| round(v, 3)).unwrap_or(0.0),
         over_all: over_all(&per_thread),
-        pause_histogram: histogram(&timelines, &readings),
+        pause_histogram: histogram(&spins, &readings),
         samples_per_thread: SAMPLES_PER_THREAD as u32,
         per_thread,
     };
@@ -675,7 +719,7 @@ mod tests {
 
     #[test]
     fn histogram_bins_cover_every_length() {
-        let t = Timeline {
+        let t = Spin {
             started_us: 0.0,
             ended_us: 1e6,
             cpu_us: 9e5,

@@ -551,12 +551,16 @@ impl RunCgroup {
         };
         match session.version {
             CgroupVersion::V1 => {
+                if let Some(p) = plan.period_us {
+                    // The quota is still unlimited (-1) here, so any period is accepted.
+                    write(&cpu.join("cpu.cfs_period_us"), &p.to_string())?;
+                }
                 let period = number(cpu.join("cpu.cfs_period_us"))?;
                 write(
                     &cpu.join("cpu.cfs_quota_us"),
                     &plan.quota_us(period).to_string(),
                 )?;
-                rc.applied.cpu_period_us = period;
+                rc.applied.cpu_period_us = number(cpu.join("cpu.cfs_period_us"))?;
                 rc.applied.cpu_quota_us = number(cpu.join("cpu.cfs_quota_us"))?;
                 write(&memory.join("memory.limit_in_bytes"), &bytes.to_string())?;
                 if session.memsw {
@@ -582,24 +586,25 @@ impl RunCgroup {
             }
             CgroupVersion::V2 => {
                 let max = read(&cpu.join("cpu.max"))?;
-                let period: u64 = max
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|p| p.parse().ok())
-                    .ok_or_else(|| {
-                        format!("{}: {max:?} has no period", cpu.join("cpu.max").display())
-                    })?;
+                let period: u64 = match plan.period_us {
+                    Some(p) => p,
+                    None => max
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|p| p.parse().ok())
+                        .ok_or_else(|| {
+                            format!("{}: {max:?} has no period", cpu.join("cpu.max").display())
+                        })?,
+                };
                 write(
                     &cpu.join("cpu.max"),
                     &format!("{} {period}", plan.quota_us(period)),
                 )?;
                 let max = read(&cpu.join("cpu.max"))?;
+                let (quota, period) = lambda_probe::host::cgroup::parse_cpu_max(&max)?;
                 rc.applied.cpu_period_us = period;
-                rc.applied.cpu_quota_us = max
-                    .split_whitespace()
-                    .next()
-                    .and_then(|q| q.parse().ok())
-                    .ok_or_else(|| format!("cpu.max reads back {max:?}"))?;
+                rc.applied.cpu_quota_us =
+                    quota.ok_or_else(|| format!("cpu.max reads back {max:?}: no quota"))?;
                 write(&memory.join("memory.max"), &bytes.to_string())?;
                 if session.memsw {
                     write(&memory.join("memory.swap.max"), "0")?;

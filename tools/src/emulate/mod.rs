@@ -83,6 +83,13 @@ pub struct Args {
     /// Results then say "emulated": null.
     #[arg(long)]
     unthrottled: bool,
+    /// The CFS period the quota is enforced over, in ms (1..=1000): the run gets its share of
+    /// every period, then waits for the next. Default: the kernel's (Linux: 100 ms), as the
+    /// run's cgroup has it. Lambda does not document its own; measurements on real functions
+    /// report pauses every ~20 ms: try both with bench-payloads/cpu-timeline.json.
+    #[arg(long, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(lambda::MIN_PERIOD_MS..=lambda::MAX_PERIOD_MS))]
+    period_ms: Option<u64>,
 }
 
 pub fn main(args: Args) -> ExitCode {
@@ -106,6 +113,9 @@ pub struct Emulated {
     pub cgroup: CgroupVersion,
     pub cpu_quota_us: u64,
     pub cpu_period_us: u64,
+    /// Who chose the period: the kernel (its default, as the cgroup had it) or `--period-ms`.
+    #[serde(default)]
+    pub cpu_period_from: PeriodFrom,
     pub cpus: String,
     pub cores_via: CoresVia,
     pub memory_limit_bytes: u64,
@@ -115,6 +125,28 @@ pub struct Emulated {
     pub lambda_cores: u32,
     /// Where this host differs from Lambda at this size (empty: faithful).
     pub not_reproducible: Vec<String>,
+}
+
+/// Who chose the CFS period a run's quota is enforced over.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum PeriodFrom {
+    /// The kernel's default, as the run's cgroup had it.
+    #[default]
+    #[serde(rename = "kernel")]
+    Kernel,
+    /// `--period-ms`.
+    #[serde(rename = "--period-ms")]
+    PeriodMs,
+}
+
+impl PeriodFrom {
+    /// "the kernel's", "--period-ms".
+    pub fn words(self) -> &'static str {
+        match self {
+            PeriodFrom::Kernel => "the kernel's",
+            PeriodFrom::PeriodMs => "--period-ms",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -295,7 +327,8 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut stopped_by = None;
     let mut refused = None;
     'sweep: for (size_index, &memory_mb) in args.memory.0.iter().enumerate() {
-        let plan = Plan::new(memory_mb, &host_cpus, host_memory);
+        let plan = Plan::new(memory_mb, &host_cpus, host_memory)
+            .with_period(args.period_ms.map(|ms| ms * 1000));
         // (first run, invocations) per probe process.
         let series: Vec<(u32, u32)> = if args.fresh_process {
             (1..=args.runs).map(|run| (run, 1)).collect()
@@ -534,6 +567,9 @@ fn classify_series(
 
 fn emulated(session: &Session, plan: &Plan, cg: &RunCgroup) -> Emulated {
     let a = &cg.applied;
+    // The kernel's period is known only now: a quota it floors to 1 ms is said.
+    let mut plan = plan.clone();
+    plan.note_quota_floor(a.cpu_period_us);
     Emulated {
         memory_mb: plan.memory_mb,
         cpu_quota_vcpu: round(a.cpu_quota_us as f64 / a.cpu_period_us.max(1) as f64, 4),
@@ -541,6 +577,11 @@ fn emulated(session: &Session, plan: &Plan, cg: &RunCgroup) -> Emulated {
         cgroup: session.version,
         cpu_quota_us: a.cpu_quota_us,
         cpu_period_us: a.cpu_period_us,
+        cpu_period_from: if plan.period_us.is_some() {
+            PeriodFrom::PeriodMs
+        } else {
+            PeriodFrom::Kernel
+        },
         cpus: format_cpu_list(&a.cpus),
         cores_via: a.cores_via,
         memory_limit_bytes: a.memory_limit_bytes,

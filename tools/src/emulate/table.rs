@@ -1,7 +1,7 @@
 //! What a person reads: one progress line per run and the table at the end of a sweep.
 
 use super::cgroup::RunStats;
-use super::{Reason, Record, Status};
+use super::{PeriodFrom, Reason, Record, Status};
 use lambda_probe::measure::stats::median;
 use lambda_probe::response::{Answer, Common, Response};
 use lambda_probe::workloads::Speedup;
@@ -45,12 +45,13 @@ fn speedup(r: &Record) -> Option<Speedup> {
     response(r)?.result.speedup()
 }
 
-/// `884 MB (0.500 vCPU, 2 cores, cgroup v1) run 1/2: ok, wall …`
+/// `884 MB (0.500 vCPU per 100 ms, 2 cores, cgroup v1) run 1/2: ok, wall …`
 pub fn progress(r: &Record) -> String {
     let limits = match &r.emulated {
         Some(e) => format!(
-            "{:.3} vCPU, {} core{}, cgroup {}",
+            "{:.3} vCPU per {} ms, {} core{}, cgroup {}",
             e.cpu_quota_vcpu,
+            e.cpu_period_us as f64 / 1000.0,
             e.cores,
             if e.cores == 1 { "" } else { "s" },
             e.cgroup
@@ -190,8 +191,13 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
             Some(e) => (format!("{:.3}", e.cpu_quota_vcpu), e.cores.to_string()),
             None => ("unlimited".to_string(), "all".to_string()),
         };
-        if !any.plan.not_reproducible.is_empty() {
-            footnotes.push(any.plan.not_reproducible.join("; "));
+        // The emulated limits' notes (they know the kernel's period), else the plan's.
+        let not_reproducible = any
+            .emulated
+            .as_ref()
+            .map_or(&any.plan.not_reproducible, |e| &e.not_reproducible);
+        if !not_reproducible.is_empty() {
+            footnotes.push(not_reproducible.join("; "));
             notes.push(format!("*{}", footnotes.len()));
         }
         // Rust's available_parallelism rounds the CFS quota down, which Lambda's VM does not
@@ -238,6 +244,7 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
     if records.is_empty() {
         out += "(no runs)\n";
     }
+    out += &period_line(records);
     out += "cold ms is the wall of the ok cold runs (a process's first invocation), warm ms the median over the ok warm ones (its later invocations); eff vCPU (cpu ÷ wall), best speedup (the workload's own: pbkdf2's 1 thread ÷ N threads (@Nt), io's one at a time ÷ N at a time (@cN)) and vs first (wall against the first row) are medians over the warm ok runs, or the cold ones when there are none; throttled % is the share of CFS periods in which the run used up its quota.\n";
     for (i, f) in footnotes.iter().enumerate() {
         out += &format!("*{} not reproducible here: {f}\n", i + 1);
@@ -249,6 +256,32 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         );
     }
     out
+}
+
+/// The CFS period(s) the quotas were enforced over, and who chose them.
+fn period_line(records: &[Record]) -> String {
+    let mut periods: Vec<(u64, PeriodFrom)> = Vec::new();
+    for e in records.iter().filter_map(|r| r.emulated.as_ref()) {
+        if !periods.contains(&(e.cpu_period_us, e.cpu_period_from)) {
+            periods.push((e.cpu_period_us, e.cpu_period_from));
+        }
+    }
+    if periods.is_empty() {
+        return String::new();
+    }
+    let said: Vec<String> = periods
+        .iter()
+        .map(|(us, from)| format!("{} ms ({})", *us as f64 / 1000.0, from.words()))
+        .collect();
+    let hint = if periods.iter().all(|p| p.1 == PeriodFrom::Kernel) {
+        "; --period-ms N enforces it over another (Lambda's is undocumented, reported ~20 ms)"
+    } else {
+        ""
+    };
+    format!(
+        "CPU period: each quota is enforced over {}{hint}.\n",
+        said.join(", ")
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! report.md: the same sections, plots (as linked SVGs) and tables as the HTML.
 
-use super::{table_rows, Report, HEADERS};
+use super::{table_rows, timeline, Report, HEADERS};
 use std::fmt::Write as _;
 
 pub fn render(r: &Report) -> String {
@@ -22,6 +22,19 @@ pub fn render(r: &Report) -> String {
             }
             md.push('\n');
             if let Some(n) = &p.note {
+                let _ = writeln!(md, "{n}\n");
+            }
+        }
+        if let Some(t) = &s.timeline {
+            let _ = writeln!(md, "### {}\n", t.title);
+            let _ = writeln!(md, "![{}](svg/{}.svg)\n", t.title, t.id);
+            let _ = writeln!(md, "| {} |", timeline::table_headers(t).join(" | "));
+            let _ = writeln!(md, "|---|---:|---:|---:|");
+            for row in timeline::table_rows(t) {
+                let _ = writeln!(md, "| {} |", row.join(" | "));
+            }
+            md.push('\n');
+            if let Some(n) = &t.note {
                 let _ = writeln!(md, "{n}\n");
             }
         }

@@ -8,6 +8,7 @@ pub mod input;
 mod markdown;
 pub mod plot;
 pub mod report_line;
+pub mod timeline;
 
 use figures::{Plot, Section};
 use input::Inputs;
@@ -95,6 +96,13 @@ pub fn write(report: &Report, dir: &Path) -> Result<(), String> {
             std::fs::write(&path, &svg)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             svgs.push((p.id.clone(), svg));
+        }
+        if let Some(t) = &s.timeline {
+            let svg = timeline::svg(t)?;
+            let path = svg_dir.join(format!("{}.svg", t.id));
+            std::fs::write(&path, &svg)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            svgs.push((t.id.clone(), svg));
         }
     }
     if let Some(p) = &report.account.plot {
