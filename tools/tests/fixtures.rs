@@ -20,6 +20,7 @@ const FIXTURE_PAYLOADS: &[&str] = &[
     "alloc-reuse",
     "memset",
     "io-concurrent",
+    "cpu-timeline",
 ];
 /// The memory sizes of the fixture runs (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE` for run, the
 /// emulated size for emulate).

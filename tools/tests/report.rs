@@ -216,6 +216,19 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     found.sort();
+    // Timelines: one per workload whose runs record one (cpu-timeline), beside its plots.
+    let timelines: BTreeSet<String> = responses
+        .iter()
+        .filter(|r| r.result.timeline().is_some())
+        .map(|r| format!("{}-timeline.svg", r.workload()))
+        .collect();
+    assert!(timelines.contains("cpu-timeline-timeline.svg"), "{timelines:?}");
+    for t in &timelines {
+        assert!(found.contains(t), "no {t} in {found:?}");
+        assert!(md.contains(&format!("](svg/{t})")), "{md}");
+        assert!(html.contains("Runs and pauses over the first 200 ms"));
+    }
+    found.retain(|f| !timelines.contains(f));
     let expected: Vec<String> = want.keys().map(|id| format!("{id}.svg")).collect();
     assert_eq!(found, expected);
     for (id, e) in &want {
@@ -236,8 +249,8 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
             }
         }
     }
-    // Self-contained: the HTML inlines every plot.
-    assert_eq!(html.matches("<svg").count(), want.len());
+    // Self-contained: the HTML inlines every plot and timeline.
+    assert_eq!(html.matches("<svg").count(), want.len() + timelines.len());
     assert!(!html.contains("<img"), "report.html must not link files");
     let _ = std::fs::remove_dir_all(&out);
 }
