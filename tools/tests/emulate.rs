@@ -824,55 +824,75 @@ fn bad_arguments_and_a_refused_payload_stop_early() {
 /// `--period-ms` sets the period the quota is enforced over, and cpu-timeline reads it back
 /// from inside: 20 ms with it, the kernel's (100 ms) without, at 1,024 MB (0.579 vCPU: 11.6 ms
 /// a 20 ms period, well over a 4 ms tick). The `emulated` object and the table say which.
+/// Three runs each (one process, as one sandbox), the figures' medians: a busy host's other
+/// processes can hide a run's grid (docs/cpu-timeline.md).
 #[test]
 fn period_ms_sets_the_period_cpu_timeline_reads_back() {
     let _serial = serial();
     require_root();
     let payload = write_payload(
         "timeline.json",
-        &json!({"workload":"cpu-timeline","duration_ms":2000,"threads":1}),
+        &json!({"workload":"cpu-timeline","duration_ms":1500,"threads":1}),
     );
     let at = |period: Option<&str>| {
-        let mut args = vec!["--memory", "1024", "--payload", payload.to_str().unwrap()];
+        let mut args = vec![
+            "--memory",
+            "1024",
+            "--runs",
+            "3",
+            "--payload",
+            payload.to_str().unwrap(),
+        ];
         if let Some(p) = period {
             args.extend(["--period-ms", p]);
         }
         let s = emulate(&args);
         assert!(s.status.success(), "{}", s.stderr);
-        let line = s.one(1024).clone();
-        assert_eq!(line["emulate_run"]["status"], "ok", "{line}");
-        (line, s.stderr)
+        let lines: Vec<Value> = s.at(1024).into_iter().cloned().collect();
+        assert_eq!(lines.len(), 3, "{}", s.stderr);
+        for l in &lines {
+            assert_eq!(l["emulate_run"]["status"], "ok", "{l}");
+        }
+        (lines, s.stderr)
     };
     let (set, set_table) = at(Some("20"));
     let (kernel, kernel_table) = at(None);
-    let kernel_period_us = kernel["emulated"]["cpu_period_us"].as_u64().unwrap();
-    for (line, period_us, from) in [
+    let kernel_period_us = kernel[0]["emulated"]["cpu_period_us"].as_u64().unwrap();
+    // The median of a summary figure over the runs; a run without it counts as the worst.
+    let median = |lines: &[Value], key: &str| {
+        let mut v: Vec<f64> = lines
+            .iter()
+            .map(|l| l["summary"][key].as_f64().unwrap_or(f64::NAN))
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let vcpu = 1024.0 / 1769.0;
+    for (lines, period_us, from) in [
         (&set, 20_000, "--period-ms"),
         (&kernel, kernel_period_us, "kernel"),
     ] {
-        let e = &line["emulated"];
-        assert_eq!(e["cpu_period_us"], period_us, "{e}");
-        assert_eq!(e["cpu_period_from"], from, "{e}");
-        let quota = (1024.0 / 1769.0 * period_us as f64).round() as u64;
-        assert_eq!(e["cpu_quota_us"], quota, "{e}");
-        // The probe sees the period in its own cgroup, and measures it from its pauses.
-        assert_eq!(line["environment"]["cpu_period_us"], period_us, "{line}");
-        let s = &line["summary"];
+        for line in lines.iter() {
+            let e = &line["emulated"];
+            assert_eq!(e["cpu_period_us"], period_us, "{e}");
+            assert_eq!(e["cpu_period_from"], from, "{e}");
+            let quota = (vcpu * period_us as f64).round() as u64;
+            assert_eq!(e["cpu_quota_us"], quota, "{e}");
+            // The probe sees the period in its own cgroup.
+            assert_eq!(line["environment"]["cpu_period_us"], period_us, "{line}");
+        }
+        // And measures it from its pauses.
         let want_ms = period_us as f64 / 1000.0;
         for key in ["period_ms", "grid_ms"] {
-            let have = s[key]
-                .as_f64()
-                .unwrap_or_else(|| panic!("summary.{key} null at {want_ms} ms: {s}"));
+            let have = median(lines, key);
             assert!(
                 (have - want_ms).abs() <= want_ms * 0.10,
-                "{key} {have}, set {want_ms} ms: {s}"
+                "{key} {have}, set {want_ms} ms: {:?}",
+                lines.iter().map(|l| &l["summary"]).collect::<Vec<_>>()
             );
         }
-        let share = s["share"].as_f64().unwrap();
-        assert!(
-            (share - 1024.0 / 1769.0).abs() <= 0.05 * 1024.0 / 1769.0,
-            "share {share}: {s}"
-        );
+        let share = median(lines, "share");
+        assert!((share - vcpu).abs() <= 0.05 * vcpu, "share {share}");
     }
     assert!(
         set_table.contains("CPU period: each quota is enforced over 20 ms (--period-ms)"),
