@@ -16,9 +16,9 @@ use crate::measure::stats::{interquartile_mean, percentile};
 /// A line needs at least this many points.
 const MIN_POINTS: usize = 3;
 /// A grid needs at least this many long pauses on it: with fewer, pauses at random times fit
-/// some grid too often (1 run in 7 with 8 random pauses, 1 in 100 with 10, never seen with 15
-/// in 500 tries: `false_grids_from_random_pauses_are_rare`). So a period takes 10 periods of
-/// spinning to show: 200 ms at 20 ms, 1 s at 100 ms.
+/// some grid too often (1 run in 7 with 8 random pauses and no such minimum); with it, about 1
+/// in 500 with 12–14 and fewer with more (`false_grids_from_random_pauses_are_rare`). So a
+/// period takes 10 periods of spinning to show: 200 ms at 20 ms, 1 s at 100 ms.
 pub const MIN_ON_GRID: usize = 10;
 /// The reference length for "long": the 3rd longest pause, so one or two freak pauses (the
 /// hypervisor, a page-in) do not set it.
