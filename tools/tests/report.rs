@@ -222,7 +222,10 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
         .filter(|r| r.result.timeline().is_some())
         .map(|r| format!("{}-timeline.svg", r.workload()))
         .collect();
-    assert!(timelines.contains("cpu-timeline-timeline.svg"), "{timelines:?}");
+    assert!(
+        timelines.contains("cpu-timeline-timeline.svg"),
+        "{timelines:?}"
+    );
     for t in &timelines {
         assert!(found.contains(t), "no {t} in {found:?}");
         assert!(md.contains(&format!("](svg/{t})")), "{md}");
