@@ -718,6 +718,45 @@ mod tests {
     }
 
     #[test]
+    fn defaults_edges_and_refusals() {
+        use crate::workloads::Request;
+        use serde_json::json;
+        let host = Host { cores: 2 };
+        let parse = |v: serde_json::Value| crate::request::parse(v, host);
+        match parse(json!({"workload": "cpu-timeline"})).unwrap() {
+            Request::CpuTimeline(p) => {
+                assert_eq!(p, params(DEFAULT_DURATION_MS, DEFAULT_THREADS));
+                assert_eq!(CpuTimeline::quick(p).duration_ms, QUICK_DURATION_MS);
+            }
+            other => panic!("{other:?}"),
+        }
+        for edge in [
+            json!({"workload": "cpu-timeline", "duration_ms": MIN_DURATION_MS, "threads": 1, "gap_us": MIN_GAP_US}),
+            json!({"workload": "cpu-timeline", "duration_ms": MAX_DURATION_MS, "threads": MAX_THREADS, "gap_us": MAX_GAP_US}),
+        ] {
+            parse(edge.clone()).unwrap_or_else(|e| panic!("{edge}: {e}"));
+        }
+        for (field, bad) in [
+            ("duration_ms", json!(MIN_DURATION_MS - 1)),
+            ("duration_ms", json!(MAX_DURATION_MS + 1)),
+            ("threads", json!(0)),
+            ("threads", json!(MAX_THREADS + 1)),
+            ("gap_us", json!(MIN_GAP_US - 1)),
+            ("gap_us", json!(MAX_GAP_US + 1)),
+            ("gap_us", json!(1.5)),
+            ("threads", json!("2")),
+        ] {
+            let mut event = json!({"workload": "cpu-timeline"});
+            event[field] = bad.clone();
+            let e = parse(event).unwrap_err();
+            assert_eq!(e.error_type, crate::error::ErrorType::InvalidPayload);
+            assert!(e.message.contains(field), "{field} = {bad}: {}", e.message);
+        }
+        let e = parse(json!({"workload": "cpu-timeline", "period_ms": 20})).unwrap_err();
+        assert!(e.message.contains("period_ms"), "{}", e.message);
+    }
+
+    #[test]
     fn histogram_bins_cover_every_length() {
         let t = Spin {
             started_us: 0.0,
