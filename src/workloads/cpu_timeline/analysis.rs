@@ -239,6 +239,26 @@ fn wrap(x: f64, grid: f64) -> f64 {
     x - grid * (x / grid).round()
 }
 
+/// How often the process was paused, over several threads: the typical spacing (as
+/// [`Periods::period_us`]) between the grid points at which any thread's throttling pause
+/// ended. Threads share one quota, so in a period one thread may be throttled and the other
+/// not; the process is still paused once a period. `ends_us`: each thread's throttling pause
+/// ends; `grid_us`: the enforcement grid. `None` with fewer than two such points.
+pub fn period_over_threads(ends_us: &[Vec<f64>], grid_us: f64) -> Option<f64> {
+    let mut all: Vec<f64> = ends_us.iter().flatten().copied().collect();
+    all.sort_by(|a, b| a.total_cmp(b));
+    // Ends within the allowance of each other are one grid point.
+    let mut points: Vec<f64> = Vec::new();
+    for e in all {
+        match points.last() {
+            Some(&p) if e - p <= spacing_tolerance_us(grid_us) => {}
+            _ => points.push(e),
+        }
+    }
+    let spacings: Vec<f64> = points.windows(2).map(|w| w[1] - w[0]).collect();
+    interquartile_mean(&spacings)
+}
+
 /// Reads one thread's pauses.
 pub fn read(t: &Spin) -> Reading {
     let n = t.pauses.len();
@@ -606,6 +626,26 @@ mod tests {
         }
         let r = read(&timeline(mixed(vec![], p), 2_000_000.0));
         assert!(r.periods.is_err(), "{:?}", r.periods);
+    }
+
+    #[test]
+    fn two_threads_sharing_a_quota_pause_the_process_every_period() {
+        // Thread 0 throttled in periods 1, 2, 4, 5, 7…, thread 1 in 2, 3, 5, 6…: neither every
+        // period, the process every one (ends a few µs apart when both were).
+        let t0: Vec<f64> = (1..60)
+            .filter(|i| i % 3 != 0)
+            .map(|i| i as f64 * 20_000.0 + 40.0)
+            .collect();
+        let t1: Vec<f64> = (1..60)
+            .filter(|i| i % 3 != 1)
+            .map(|i| i as f64 * 20_000.0 + 75.0)
+            .collect();
+        let p = period_over_threads(&[t0.clone(), t1], 20_000.0).unwrap();
+        assert!(close(p, 20_000.0, 0.001), "{p}");
+        // One thread alone: its own spacing (every other period, then every period: 20 and 40).
+        let alone = period_over_threads(&[t0], 20_000.0).unwrap();
+        assert!(alone > 25_000.0, "{alone}");
+        assert_eq!(period_over_threads(&[vec![5.0]], 20_000.0), None);
     }
 
     #[test]

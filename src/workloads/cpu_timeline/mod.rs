@@ -165,8 +165,12 @@ pub struct Figures {
     pub threads_done: u32,
     /// How long they spun (median over threads).
     pub spin_ms: f64,
-    /// Over all threads: counts and `paused_ms` add up, `share` adds up (vCPUs), the longest
-    /// and shortest are over all threads, the rest are medians over the threads.
+    /// Over all threads: `grid_ms` is the grid of the thread with the most throttling pauses,
+    /// `period_ms` is how often the process was paused (any thread's throttling pause counts:
+    /// threads share the quota and take turns being the one throttled), `run_ms_per_period`
+    /// is `share` ÷ threads × `period_ms` (what a thread gets per period, on average); counts
+    /// and `paused_ms` add up, `share` adds up (vCPUs), the longest and shortest are over all
+    /// threads, the rest are medians over the threads.
     #[serde(flatten)]
     pub over_all: TimelineFigures,
     /// Lengths of every analysed pause, 1-2-5 bins, non-empty bins only.
@@ -537,24 +541,57 @@ fn thread_figures(i: u32, log: &GapLog, t: &Spin, r: &Reading) -> ThreadFigures 
 }
 
 /// Over all threads: see [`Figures::over_all`].
-fn over_all(threads: &[ThreadFigures]) -> TimelineFigures {
+fn over_all(threads: &[ThreadFigures], spins: &[Spin], readings: &[Reading]) -> TimelineFigures {
     let each = |get: fn(&TimelineFigures) -> Option<f64>| -> Vec<f64> {
         threads.iter().filter_map(|t| get(&t.timeline)).collect()
     };
-    let period_ms = median(&each(|f| f.period_ms)).map(|v| round(v, 3));
+    // The grid of the thread with the most throttling pauses on it: the best evidence (with
+    // two threads, a median would be the mean of a right grid and a wrong one).
+    let grid_ms = threads
+        .iter()
+        .filter(|t| t.timeline.grid_ms.is_some())
+        .max_by_key(|t| t.timeline.throttling_pauses)
+        .and_then(|t| t.timeline.grid_ms);
+    // How often the process was paused: any thread's throttling pause counts (threads share
+    // the quota, and take turns being the one throttled).
+    let ends: Vec<Vec<f64>> = spins
+        .iter()
+        .zip(readings)
+        .map(|(s, r)| {
+            s.pauses
+                .iter()
+                .zip(&r.throttling)
+                .filter(|(_, &th)| th)
+                .map(|(p, _)| p.end_us())
+                .collect()
+        })
+        .collect();
+    let period_ms = grid_ms
+        .and_then(|g| analysis::period_over_threads(&ends, g * 1000.0))
+        .map(|v| round(v / 1000.0, 3));
     let shares = each(|f| f.share);
+    let share = (!shares.is_empty()).then(|| round(shares.iter().sum(), 4));
     TimelineFigures {
         period_ms,
-        period_unavailable: match (period_ms, threads.first()) {
-            (Some(_), _) => None,
-            (None, Some(t)) => t.timeline.period_unavailable.clone(),
-            (None, None) => Some("no thread spun (the deadline came first)".into()),
+        period_unavailable: match period_ms {
+            Some(_) => None,
+            None if threads.is_empty() => Some("no thread spun (the deadline came first)".into()),
+            None => Some(
+                threads
+                    .iter()
+                    .find_map(|t| t.timeline.period_unavailable.clone())
+                    .unwrap_or_else(|| "fewer than 2 throttling pauses over all threads".into()),
+            ),
         },
-        grid_ms: median(&each(|f| f.grid_ms)).map(|v| round(v, 3)),
-        run_ms_per_period: median(&each(|f| f.run_ms_per_period)).map(|v| round(v, 3)),
+        grid_ms,
+        // Per thread, on average: the share each thread got, per period of the process.
+        run_ms_per_period: match (share, period_ms) {
+            (Some(s), Some(p)) => Some(round(s / threads.len() as f64 * p, 3)),
+            _ => None,
+        },
         shortest_run_ms: min(&each(|f| f.shortest_run_ms)),
         longest_run_ms: max(&each(|f| f.longest_run_ms)),
-        share: (!shares.is_empty()).then(|| round(shares.iter().sum(), 4)),
+        share,
         share_window_ms: median(&each(|f| f.share_window_ms)).map(|v| round(v, 3)),
         whole_periods: threads.iter().map(|t| t.timeline.whole_periods).sum(),
         skipped_periods: threads.iter().map(|t| t.timeline.skipped_periods).sum(),
@@ -628,7 +665,7 @@ fn outcome(logs: Vec<GapLog>, truncated: Option<TruncatedReason>) -> Outcome<Fig
     let figures = Figures {
         threads_done: per_thread.len() as u32,
         spin_ms: median(&spun).map(|v| round(v, 3)).unwrap_or(0.0),
-        over_all: over_all(&per_thread),
+        over_all: over_all(&per_thread, &spins, &readings),
         pause_histogram: histogram(&spins, &readings),
         samples_per_thread: SAMPLES_PER_THREAD as u32,
         per_thread,
@@ -660,11 +697,11 @@ mod tests {
         assert_eq!(f.threads_done, 2);
         assert_eq!(f.per_thread.len(), 2);
         for t in &f.per_thread {
-            // Each spins until the same instant, 150 ms after the start.
+            // Each spins on the run's time axis until the same instant, 150 ms after the start
+            // (how soon a thread starts depends on how busy the machine is).
             let until = t.started_ms + t.spin_ms;
-            assert!((149.0..400.0).contains(&until), "{t:?}");
-            // Started together (within the time it takes to wake a thread).
-            assert!(t.started_ms < 50.0, "{t:?}");
+            assert!((149.0..2_000.0).contains(&until), "{t:?}");
+            assert!(t.started_ms >= 0.0 && t.started_ms < until, "{t:?}");
             assert!(t.cpu_ms > 0.0 && t.cpu_ms <= t.spin_ms + 1.0, "{t:?}");
             let share = t.timeline.share.unwrap();
             assert!(share > 0.0 && share <= 1.05, "{t:?}");
