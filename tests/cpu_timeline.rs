@@ -8,7 +8,10 @@
 //! and its released threads get their core back at once; even so a waking process can take a
 //! core for a few ms, and the CPU time of several threads under a small quota varies from run
 //! to run. So every case runs 3 times and its figures are the medians of the three. The tests
-//! take turns (one lock): run side by side they would be each other's noisy neighbour.
+//! take turns (one lock): run side by side they would be each other's noisy neighbour. A case
+//! is skipped, with the reason, while another cgroup at the highest weight has processes (an
+//! `emulate` session): against an equal the test cannot get its quota, and measured so (two
+//! threads under 1.5 vCPU got 1.0).
 //!
 //! Wall time: 3 × (1 + 1 + 2 + 2 + 1 + 1.5 + 0.5) s of spinning, about 30 s.
 
@@ -66,6 +69,16 @@ impl TestCgroup {
                 (CgroupVersion::V2, root)
             }
         };
+        let (weight_file, weight) = match version {
+            CgroupVersion::V1 => ("cpu.shares", WEIGHT_V1),
+            CgroupVersion::V2 => ("cpu.weight", WEIGHT_V2),
+        };
+        if let Some(other) = competitor(&parent, weight_file, weight) {
+            return Err(format!(
+                "{} holds running processes at the highest CPU weight too ({weight_file} {weight}): they share the cores with the test as equals, so it cannot get its quota",
+                other.display()
+            ));
+        }
         let path = parent.join(format!(
             "lambda-probe-test-cpu-timeline.{}",
             std::process::id()
@@ -81,12 +94,12 @@ impl TestCgroup {
                 write(&p.join("cpu.cfs_period_us"), &period_us.to_string())?;
                 let quota = quota_us.map_or("-1".to_string(), |q| q.to_string());
                 write(&p.join("cpu.cfs_quota_us"), &quota)?;
-                write(&p.join("cpu.shares"), "262144")?;
+                write(&p.join("cpu.shares"), &WEIGHT_V1.to_string())?;
             }
             CgroupVersion::V2 => {
                 let quota = quota_us.map_or("max".to_string(), |q| q.to_string());
                 write(&p.join("cpu.max"), &format!("{quota} {period_us}"))?;
-                write(&p.join("cpu.weight"), "10000")?;
+                write(&p.join("cpu.weight"), &WEIGHT_V2.to_string())?;
             }
         }
         // What the kernel holds is what was asked for.
@@ -97,6 +110,37 @@ impl TestCgroup {
     fn adopt(&self, pid: u32) {
         write(&self.dir.path.join("cgroup.procs"), &pid.to_string()).unwrap();
     }
+}
+
+/// The highest CPU weights: v1 `cpu.shares`, v2 `cpu.weight`.
+const WEIGHT_V1: u64 = 262_144;
+const WEIGHT_V2: u64 = 10_000;
+
+/// A cgroup beside the test's (a child of `parent`) with a CPU weight as high as the test's and
+/// processes in it or under it: say another `emulate` session. Against it the test cannot get
+/// its whole quota, so the case is skipped with its name.
+fn competitor(parent: &Path, weight_file: &str, weight: u64) -> Option<PathBuf> {
+    fn busy(dir: &Path, depth: u32) -> bool {
+        let own = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        if !own.trim().is_empty() {
+            return true;
+        }
+        depth < 4
+            && std::fs::read_dir(dir).is_ok_and(|es| {
+                es.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .any(|e| busy(&e.path(), depth + 1))
+            })
+    }
+    std::fs::read_dir(parent)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|d| d.is_dir())
+        .find(|d| {
+            let w = std::fs::read_to_string(d.join(weight_file)).unwrap_or_default();
+            w.trim().parse::<u64>().is_ok_and(|w| w >= weight) && busy(d, 0)
+        })
 }
 
 impl Drop for TestCgroup {
