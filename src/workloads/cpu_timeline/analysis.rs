@@ -36,6 +36,8 @@ const FIT_SHARE: f64 = 0.75;
 /// No enforcement grid is finer than this: it also keeps out the scheduler tick's grid (4 ms
 /// here, 1 ms at 1000 Hz), on which pauses end when other processes take the core in turns.
 const MIN_GRID_US: f64 = 5_000.0;
+/// The grid is sought in the first this many long pauses (a minute of 20 ms periods is 3,000).
+const MAX_SEEDS: usize = 2_000;
 /// A grid is numbered from this many long pauses spread over the run, the best kept.
 const STARTS: usize = 8;
 /// Grids are sought from the most frequent spacings between long pauses, this many.
@@ -280,7 +282,9 @@ pub fn read(t: &Spin) -> Reading {
         .iter()
         .filter(|p| p.length_us >= seed_floor)
         .collect();
-    let seed_ends: Vec<f64> = seeds.iter().map(|p| p.end_us()).collect();
+    // The grid is sought in the first seeds only: enough for any period, and the work stays
+    // bounded (it runs after the spin, inside the deadline's safety margin).
+    let seed_ends: Vec<f64> = seeds.iter().take(MAX_SEEDS).map(|p| p.end_us()).collect();
     let Some((grid, phase)) = find_grid(&seed_ends) else {
         return none(format!(
             "not throttled: the {} longest pauses (≥ {:.3} ms, the longest {:.3} ms) do not end on a regular grid, as throttling pauses do; something else paused the thread (see samples)",
@@ -304,11 +308,15 @@ pub fn read(t: &Spin) -> Reading {
         if p.length_us < floor || off < -early_us(grid) || off > late_us(grid) {
             continue;
         }
+        // Pauses come in order, so their grid points do too: only the last can be shared.
         let point = (from_phase / grid).round() as i64;
-        match at_point.iter_mut().find(|(k, _)| *k == point) {
-            Some((_, j)) if t.pauses[*j].length_us >= p.length_us => {}
-            Some((_, j)) => *j = i,
-            None => at_point.push((point, i)),
+        match at_point.last_mut() {
+            Some((k, j)) if *k == point => {
+                if t.pauses[*j].length_us < p.length_us {
+                    *j = i;
+                }
+            }
+            _ => at_point.push((point, i)),
         }
     }
     for &(_, i) in &at_point {
