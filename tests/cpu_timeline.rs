@@ -20,7 +20,7 @@ mod common;
 use common::{assert_response_contract, finish_probe, probe_cmd, PROBE_LIMIT};
 use lambda_probe::host::cgroup::{self, CgroupDir, CgroupVersion, Layout};
 use lambda_probe::response::{Answer, Response};
-use lambda_probe::workloads::cpu_timeline::{CpuTimeline, TimelineFigures};
+use lambda_probe::workloads::cpu_timeline::{measured_period_ms, CpuTimeline, TimelineFigures};
 use lambda_probe::workloads::{Results, Run};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -283,6 +283,10 @@ fn reads_back(
         within(grid, period_ms, 0.10),
         "grid_ms {grid}, set {period_ms}"
     );
+    // What predict reads is the grid.
+    for r in &runs {
+        assert_eq!(measured_period_ms(r), r.summary.figures.over_all.grid_ms);
+    }
     // The CPU per period is the quota's (per thread).
     let run = median_of(&runs, |f| f.run_ms_per_period);
     let quota_ms = vcpu * period_ms / threads as f64;
