@@ -8,13 +8,8 @@
 //! parameters and a deadline in (through [`Context`]), a typed result out, measured with
 //! `crate::measure`.
 
-pub mod alloc;
-pub mod cpu_timeline;
-pub mod env;
-pub mod io;
+// What the memory workloads share; every workload's own module is declared by the registry.
 pub mod memory;
-pub mod memset;
-pub mod pbkdf2;
 
 use crate::budget::Need;
 use crate::error::ProbeError;
@@ -309,10 +304,15 @@ where
     Ok(())
 }
 
-/// The registry: one line per workload (`Variant = "name" => module::Type`). Everything that
+/// The registry: one line per workload (`Variant = "name" => module::Type`): it declares the
+/// module too. Everything that
 /// dispatches on the workload is generated from it.
 macro_rules! registry {
-    ($($variant:ident = $name:literal => $ty:ty),+ $(,)?) => {
+    ($($variant:ident = $name:literal => $module:ident :: $marker:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+        registry!(@types $($variant = $name => $module::$marker),+);
+    };
+    (@types $($variant:ident = $name:literal => $ty:ty),+) => {
         /// The workloads an event can name, as spelled in `"workload"`.
         pub const WORKLOADS: &[&str] = &[$($name),+];
 
