@@ -175,7 +175,7 @@ report-check: setup ## Render a report of the test fixtures in headless Chromium
 	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 	cargo build --release -p lambda-probe-tools
 	@mkdir -p "$(dir $(SHOT))" && d=$$(mktemp -d) && \
-	target/release/lambda-probe-tools report tests/fixtures/results/run-*.json tests/fixtures/results/responses.jsonl tests/fixtures/results/emulate.jsonl --out "$$d/report" && \
+	target/release/lambda-probe-tools report tests/fixtures/results/run-*.json tests/fixtures/results/responses.jsonl tests/fixtures/results/emulate.jsonl tests/fixtures/results/cloudwatch-filter-log-events.json --out "$$d/report" && \
 	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	  --disable-background-networking --disable-component-update --disable-sync \
 	  --user-data-dir="$$d/profile" --window-size=1400,5000 --screenshot="$(SHOT)" \

@@ -182,13 +182,50 @@ def fmt(v):
 # ------------------------------------------------------------------ invoke
 
 
-def report_line(log_result_b64):
-    """Lambda's REPORT line from the base64 log tail (the last 4 KB of the invocation's log)."""
+def log_tail(log_result_b64):
+    """The base64 log tail (the last 4 KB of the invocation's log) as text, or None."""
     if not log_result_b64:
         return None
-    text = base64.b64decode(log_result_b64).decode("utf-8", "replace")
-    lines = [l for l in text.splitlines() if l.startswith("REPORT ")]
+    return base64.b64decode(log_result_b64).decode("utf-8", "replace")
+
+
+def report_line(tail):
+    """Lambda's REPORT line from the log tail, tabs made readable."""
+    lines = [l for l in (tail or "").splitlines() if l.startswith("REPORT ")]
     return re.sub(r"\t+", "  ", lines[-1]).strip() if lines else None
+
+
+def tail_events(tail):
+    """The tail's lines as log events; X-Ray's line stays with the REPORT line it ends, as in
+    CloudWatch Logs. The first line may be cut: the tail is the last 4 KB."""
+    messages = []
+    for line in tail.splitlines():
+        if line.startswith("XRAY ") and messages and messages[-1].startswith("REPORT "):
+            messages[-1] += "\n" + line
+        elif line.strip():
+            messages.append(line)
+    return [{"message": m} for m in messages]
+
+
+# Lambda's names for the kernel's architecture names (environment.arch).
+LAMBDA_ARCH = {"aarch64": "arm64", "arm64": "arm64", "x86_64": "x86_64"}
+
+
+def save_tail(path, tail, function, request_id, response, stack_arch):
+    """The log tail as `make report` reads it (filter-log-events' shape): the REPORT line's
+    architecture and workload are the response's (the same invocation), else the stack's
+    function's architecture, else left out."""
+    doc = {"source": "LogResult of lambda invoke (LogType Tail): the last 4 KB of the invocation's log",
+           "functionName": function, "requestId": request_id}
+    env_arch = LAMBDA_ARCH.get(((response or {}).get("environment") or {}).get("arch"))
+    if env_arch:
+        doc.update(architecture=env_arch, architectureFrom="the response's environment.arch")
+    elif stack_arch:
+        doc.update(architecture=stack_arch, architectureFrom="the stack's function for this architecture")
+    if response and response.get("workload"):
+        doc["workload"] = response["workload"]
+    doc["events"] = tail_events(tail)
+    return write_json(path, doc)
 
 
 def summarize(response):
@@ -260,18 +297,32 @@ def invoke(args):
     OUT.mkdir(parents=True, exist_ok=True)
     response_path.write_bytes(answer)
 
-    report = report_line(meta.get("LogResult"))
+    tail = log_tail(meta.get("LogResult"))
     try:
         response = json.loads(answer)
     except ValueError as e:
-        raise Failure(f"the function's answer in {rel(response_path)} is not JSON: {e}")
+        response, not_json = None, e
+    failed = meta.get("FunctionError") or not isinstance(response, dict) or "errorType" in response
+    tail_path = OUT / f"invoke-{payload.stem}-{args.arch}{suffix}-tail.json"
+    if tail is None:
+        tail_path.unlink(missing_ok=True)  # an older invocation's tail is not this one's
+    else:
+        save_tail(tail_path, tail, function, meta.get("ResponseMetadata", {}).get("RequestId"),
+                  None if failed else response, None if args.function else args.arch)
+    if response is None:
+        raise Failure(f"the function's answer in {rel(response_path)} is not JSON: {not_json}")
     print(f"response: {rel(response_path)} (HTTP {meta.get('StatusCode')})")
-    failed = meta.get("FunctionError") or "errorType" in response
-    if failed:
+    if failed and isinstance(response, dict):
         print(f"function error {response.get('errorType')}: {response.get('errorMessage')}")
+    elif failed:
+        print(f"function error: the answer is not a JSON object: {answer[:200]!r}")
     else:
         print(summarize(response))
-    print(report or "REPORT: no log tail in the answer (a local emulator sends none)")
+    if tail is None:
+        print("REPORT: no log tail in the answer (a local emulator sends none)")
+    else:
+        print(report_line(tail) or "REPORT: none in the log tail")
+        print(f"log tail: {rel(tail_path)}")
     return 1 if failed else 0
 
 
@@ -623,8 +674,13 @@ def fetch_logs(args):
         kept = sorted((e for e in seen.values() if is_result_line(e["message"]) or is_report_line(e["message"])),
                       key=lambda e: (e["timestamp"], e.get("eventId", "")))
         fields = ("logStreamName", "timestamp", "message", "ingestionTime", "eventId")
-        path = write_json(OUT / f"logs-{label}.json",
-                          {"events": [{k: e[k] for k in fields if k in e} for e in kept]})
+        # The group, and for the stack's functions their architecture: a REPORT line says
+        # neither, and `make report` needs the architecture.
+        doc = {"logGroupName": group}
+        if label in ARCHES:
+            doc["architecture"] = label
+        doc["events"] = [{k: e[k] for k in fields if k in e} for e in kept]
+        path = write_json(OUT / f"logs-{label}.json", doc)
         results = sum(1 for e in kept if is_result_line(e["message"]))
         print(f"{group} ({span}): {results} full-result lines, {len(kept) - results} REPORT lines "
               f"-> {rel(path)}")

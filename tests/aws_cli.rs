@@ -240,6 +240,12 @@ fn readme_invoke_lines_and_make_invoke_work_against_the_emulator() {
     assert!(stdout.contains("pbkdf2 · arch"), "{stdout}");
     assert!(stdout.contains("levels: "), "{stdout}");
     assert!(stdout.contains("REPORT: no log tail"), "{stdout}");
+    assert!(
+        !out_dir
+            .join("invoke-pbkdf2-single-x86_64-tail.json")
+            .exists(),
+        "no tail, no tail file"
+    );
     let r: Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join("invoke-pbkdf2-single-x86_64.json")).unwrap(),
     )
@@ -678,6 +684,61 @@ fn make_invoke_memory_sets_the_size_and_waits_before_invoking() {
         "update, wait, then invoke: {seen:?}"
     );
     assert!(out_dir.join("invoke-env-arm64-512mb.json").exists());
+    // The tail is saved for `report`, in filter-log-events' shape, with the architecture and
+    // workload of the response of the same invocation (this machine's, whatever ARCH said).
+    let tail_path = out_dir.join("invoke-env-arm64-512mb-tail.json");
+    let tail: Value = serde_json::from_str(&std::fs::read_to_string(&tail_path).unwrap()).unwrap();
+    let response: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("invoke-env-arm64-512mb.json")).unwrap(),
+    )
+    .unwrap();
+    let arch =
+        lambda_probe::lambda_model::Arch::parse(response["environment"]["arch"].as_str().unwrap())
+            .unwrap()
+            .name();
+    assert_eq!(
+        (
+            tail["architecture"].as_str(),
+            tail["workload"].as_str(),
+            tail["functionName"].as_str()
+        ),
+        (Some(arch), Some("env"), Some("lambda-probe")),
+        "{tail}"
+    );
+    let messages: Vec<&str> = tail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "START RequestId: 1 Version: $LATEST",
+            "REPORT RequestId: 1\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 512 MB\tMax Memory Used: 21 MB\t"
+        ]
+    );
+    // `make report IN="out/invoke-*.json"` reads the response and its REPORT line, side by side.
+    let (ok, md, stderr) = common::tools_report(
+        &[
+            out_dir.join("invoke-env-arm64-512mb.json"),
+            tail_path.clone(),
+        ],
+        &dir.join("report"),
+    );
+    assert!(ok, "{stderr}");
+    // The probe's own run stands beside it at its own memory size (the emulator fakes 4,096 MB,
+    // where this REPORT line, written here, says 512).
+    let wall = response["summary"]["wall_ms"].as_f64().unwrap();
+    let probe = if response["environment"]["memory_mb"] == 512 {
+        format!("1 | {wall:.3}")
+    } else {
+        "0 | –".to_string()
+    };
+    let row = format!(
+        "| {arch} | 512 | env | 1 | 12.34 | 12.34 | 13 | 21 / 21 | 4.1 | 0 | – | {probe} |"
+    );
+    assert!(md.contains(&row), "{row}\n{md}");
 
     // Already at that size: no update.
     let before = split.seen.lock().unwrap().len();

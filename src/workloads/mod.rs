@@ -8,12 +8,8 @@
 //! parameters and a deadline in (through [`Context`]), a typed result out, measured with
 //! `crate::measure`.
 
-pub mod alloc;
-pub mod env;
-pub mod io;
+// What the memory workloads share; every workload's own module is declared by the registry.
 pub mod memory;
-pub mod memset;
-pub mod pbkdf2;
 
 use crate::budget::Need;
 use crate::error::ProbeError;
@@ -77,6 +73,22 @@ pub struct Speedup {
     /// "2 threads", "concurrency 10".
     pub at: String,
     pub value: f64,
+}
+
+impl Speedup {
+    /// The best of a run's parallel levels: each `(parallelism, speedup)` with parallelism above
+    /// 1 and a speedup (complete levels have one), labelled by `at`.
+    pub fn best(
+        levels: impl IntoIterator<Item = (u32, Option<f64>)>,
+        at: impl Fn(u32) -> String,
+    ) -> Option<Speedup> {
+        levels
+            .into_iter()
+            .filter(|&(n, _)| n > 1)
+            .filter_map(|(n, s)| s.map(|s| (n, s)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(n, value)| Speedup { at: at(n), value })
+    }
 }
 
 /// One measured phase of a run, in the terms that decide its duration at another memory size:
@@ -182,6 +194,46 @@ pub trait Workload: Sized + Send + Sync + 'static {
     fn phases(_run: &Run<Self>) -> Vec<Phase> {
         Vec::new()
     }
+
+    /// What this run adds to the report's timeline plot (the stretches of time it ran and
+    /// the gaps in them), if the workload records one.
+    fn timeline(_run: &Run<Self>) -> Option<Timeline> {
+        None
+    }
+}
+
+/// A run on a time axis, for the report's timeline plot: one lane per thread (or whatever ran),
+/// each a stretch of time with the gaps in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timeline {
+    pub title: &'static str,
+    /// What a lane's filled stretches, its gaps and its marked gaps mean ("running", "paused",
+    /// "throttled").
+    pub filled: &'static str,
+    pub gap: &'static str,
+    pub marked: &'static str,
+    pub lanes: Vec<Lane>,
+    /// A sentence under the plot.
+    pub note: Option<&'static str>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lane {
+    /// "thread 0".
+    pub label: String,
+    /// The stretch the lane covers, in ms on the run's time axis.
+    pub from_ms: f64,
+    pub to_ms: f64,
+    /// In order, inside the stretch.
+    pub gaps: Vec<LaneGap>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LaneGap {
+    pub start_ms: f64,
+    pub length_ms: f64,
+    /// Drawn as `marked` (e.g. a throttling pause) rather than a plain gap.
+    pub marked: bool,
 }
 
 /// One workload's result as the response carries it: `params`, `summary` (the common figures
@@ -265,10 +317,15 @@ where
     Ok(())
 }
 
-/// The registry: one line per workload (`Variant = "name" => module::Type`). Everything that
+/// The registry: one line per workload (`Variant = "name" => module::Type`): it declares the
+/// module too. Everything that
 /// dispatches on the workload is generated from it.
 macro_rules! registry {
-    ($($variant:ident = $name:literal => $ty:ty),+ $(,)?) => {
+    ($($variant:ident = $name:literal => $module:ident :: $marker:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+        registry!(@types $($variant = $name => $module::$marker),+);
+    };
+    (@types $($variant:ident = $name:literal => $ty:ty),+) => {
         /// The workloads an event can name, as spelled in `"workload"`.
         pub const WORKLOADS: &[&str] = &[$($name),+];
 
@@ -437,6 +494,12 @@ macro_rules! registry {
                     .collect()
             }
 
+            pub fn timeline(&self) -> Option<Timeline> {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::timeline(r),)+
+                }
+            }
+
             /// The per-iteration rows.
             pub fn samples_len(&self) -> usize {
                 match self {
@@ -474,4 +537,5 @@ registry! {
     Alloc = "alloc" => alloc::Alloc,
     Memset = "memset" => memset::Memset,
     Io = "io" => io::Io,
+    CpuTimeline = "cpu-timeline" => cpu_timeline::CpuTimeline,
 }

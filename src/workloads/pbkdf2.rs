@@ -183,8 +183,8 @@ impl Workload for Pbkdf2 {
         let mut out = String::new();
         for l in &run.summary.figures.levels {
             out += &format!(
-                "  {:>2} threads: {:>10.3} ms wall, {:>10.3} ms cpu, effective vCPU {:>6}, speedup {:>6}, {:.1} iterations/s\n",
-                l.threads,
+                "  {:>10}: {:>10.3} ms wall, {:>10.3} ms cpu, effective vCPU {:>6}, speedup {:>6}, {:.1} iterations/s\n",
+                threads_label(l.threads),
                 l.wall_ms,
                 l.cpu_ms,
                 opt(l.effective_vcpu),
@@ -234,17 +234,14 @@ impl Workload for Pbkdf2 {
 
     /// The best complete multi-thread level's speedup over one thread.
     fn speedup(run: &Run<Self>) -> Option<Speedup> {
-        run.summary
-            .figures
-            .levels
-            .iter()
-            .filter(|l| l.threads > 1)
-            .filter_map(|l| l.speedup.map(|s| (l.threads, s)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(t, s)| Speedup {
-                at: threads_label(t),
-                value: s,
-            })
+        Speedup::best(
+            run.summary
+                .figures
+                .levels
+                .iter()
+                .map(|l| (l.threads, l.speedup)),
+            threads_label,
+        )
     }
 
     /// One phase per complete thread count: its CPU, and the threads it could keep busy (the

@@ -82,7 +82,11 @@ pub fn probe_cmd(extra_args: &[&str]) -> Command {
 /// Runs `cmd` (from [`probe_cmd`]) with `stdin` as its input and parses what it prints. Killed,
 /// and the test failed, past `limit`; stdout that is not JSON fails the test with both streams.
 pub fn run_probe_cmd(cmd: Command, stdin: &[u8], limit: Duration) -> ProbeRun {
-    let raw = run_raw(cmd, stdin, limit);
+    parsed(run_raw(cmd, stdin, limit))
+}
+
+/// One process's output, its stdout parsed as one JSON value.
+fn parsed(raw: RawRun) -> ProbeRun {
     let body = serde_json::from_str(&raw.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", raw.stdout, raw.stderr));
     ProbeRun {
@@ -131,7 +135,18 @@ struct RawRun {
 
 fn run_raw(mut cmd: Command, stdin: &[u8], limit: Duration) -> RawRun {
     let started = Instant::now();
-    let mut child = cmd.spawn().expect("start lambda-probe");
+    let child = cmd.spawn().expect("start lambda-probe");
+    finish_raw(child, started, stdin, limit)
+}
+
+/// Gives a started `lambda-probe run -` (from [`probe_cmd`]) its input and reads what it prints:
+/// for a test that must do something to the process (put it in a cgroup) before it reads its
+/// payload. `started` is when it was spawned. As [`run_probe_cmd`] otherwise.
+pub fn finish_probe(child: Child, started: Instant, stdin: &[u8], limit: Duration) -> ProbeRun {
+    parsed(finish_raw(child, started, stdin, limit))
+}
+
+fn finish_raw(mut child: Child, started: Instant, stdin: &[u8], limit: Duration) -> RawRun {
     // Every stream on its own thread: a large input or output never blocks the other side.
     let mut input = child.stdin.take().expect("stdin piped");
     let stdin = stdin.to_vec();
@@ -436,4 +451,30 @@ pub fn implied_overlap(windows: &[(f64, f64)], i: usize) -> (u32, u32, u32) {
         .max()
         .unwrap_or(0);
     (at_start as u32, max as u32, total as u32)
+}
+
+/// `lambda-probe-tools report <inputs> --out <out>` of this build (built first; cargo's lock
+/// keeps it from racing other builds): whether it succeeded, its report.md, and its stderr.
+pub fn tools_report(inputs: &[PathBuf], out: &Path) -> (bool, String, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "lambda-probe-tools"])
+        .current_dir(repo())
+        .status()
+        .expect("cargo build -p lambda-probe-tools");
+    assert!(status.success(), "cannot build lambda-probe-tools");
+    let tools = Path::new(env!("CARGO_BIN_EXE_lambda-probe")).with_file_name("lambda-probe-tools");
+    let o = Command::new(tools)
+        .arg("report")
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("lambda-probe-tools report");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    (
+        o.status.success(),
+        md,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }

@@ -790,6 +790,12 @@ fn bad_arguments_and_a_refused_payload_stop_early() {
     let s = emulate(&["--memory", "64", "--payload", "x.json"]);
     assert_eq!(s.status.code(), Some(2));
     assert!(s.stderr.contains("128..=10240"), "{}", s.stderr);
+    // The kernel's CFS periods: 1 ms to 1 s.
+    for bad in ["0", "1001", "20.5"] {
+        let s = emulate(&["--memory", "128", "--payload", "x.json", "--period-ms", bad]);
+        assert_eq!(s.status.code(), Some(2), "--period-ms {bad}: {}", s.stderr);
+        assert!(s.stderr.contains("--period-ms"), "{}", s.stderr);
+    }
 
     let payload = write_payload("bad.json", &json!({"workload":"pbkdf2","iterations":0}));
     let s = emulate(&[
@@ -910,5 +916,93 @@ fn managed_four_single_thread_runs_on_two_vcpus_take_twice_one_alone() {
         "own effective vCPU {own:.3} at 4 on 2 vCPUs"
     );
     assert!(s.stderr.contains("at once"), "no table: {}", s.stderr);
+    assert_no_leftovers();
+}
+
+/// `--period-ms` sets the period the quota is enforced over, and cpu-timeline reads it back
+/// from inside: 20 ms with it, the kernel's (100 ms) without, at 1,024 MB (0.579 vCPU: 11.6 ms
+/// a 20 ms period, well over a 4 ms tick). The `emulated` object and the table say which.
+/// Three runs each (one process, as one sandbox), the figures' medians: a busy host's other
+/// processes can hide a run's grid (docs/cpu-timeline.md).
+#[test]
+fn period_ms_sets_the_period_cpu_timeline_reads_back() {
+    let _serial = serial();
+    require_root();
+    let payload = write_payload(
+        "timeline.json",
+        &json!({"workload":"cpu-timeline","duration_ms":1500,"threads":1}),
+    );
+    let at = |period: Option<&str>| {
+        let mut args = vec![
+            "--memory",
+            "1024",
+            "--runs",
+            "3",
+            "--payload",
+            payload.to_str().unwrap(),
+        ];
+        if let Some(p) = period {
+            args.extend(["--period-ms", p]);
+        }
+        let s = emulate(&args);
+        assert!(s.status.success(), "{}", s.stderr);
+        let lines: Vec<Value> = s.at(1024).into_iter().cloned().collect();
+        assert_eq!(lines.len(), 3, "{}", s.stderr);
+        for l in &lines {
+            assert_eq!(l["emulate_run"]["status"], "ok", "{l}");
+        }
+        (lines, s.stderr)
+    };
+    let (set, set_table) = at(Some("20"));
+    let (kernel, kernel_table) = at(None);
+    let kernel_period_us = kernel[0]["emulated"]["cpu_period_us"].as_u64().unwrap();
+    // The median of a summary figure over the runs; a run without it counts as the worst.
+    let median = |lines: &[Value], key: &str| {
+        let mut v: Vec<f64> = lines
+            .iter()
+            .map(|l| l["summary"][key].as_f64().unwrap_or(f64::NAN))
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let vcpu = 1024.0 / 1769.0;
+    for (lines, period_us, from) in [
+        (&set, 20_000, "--period-ms"),
+        (&kernel, kernel_period_us, "kernel"),
+    ] {
+        for line in lines.iter() {
+            let e = &line["emulated"];
+            assert_eq!(e["cpu_period_us"], period_us, "{e}");
+            assert_eq!(e["cpu_period_from"], from, "{e}");
+            let quota = (vcpu * period_us as f64).round() as u64;
+            assert_eq!(e["cpu_quota_us"], quota, "{e}");
+            // The probe sees the period in its own cgroup.
+            assert_eq!(line["environment"]["cpu_period_us"], period_us, "{line}");
+        }
+        // And measures it from its pauses.
+        let want_ms = period_us as f64 / 1000.0;
+        for key in ["period_ms", "grid_ms"] {
+            let have = median(lines, key);
+            assert!(
+                (have - want_ms).abs() <= want_ms * 0.10,
+                "{key} {have}, set {want_ms} ms: {:?}",
+                lines.iter().map(|l| &l["summary"]).collect::<Vec<_>>()
+            );
+        }
+        let share = median(lines, "share");
+        assert!((share - vcpu).abs() <= 0.05 * vcpu, "share {share}");
+    }
+    assert!(
+        set_table.contains("CPU period: each quota is enforced over 20 ms (--period-ms)"),
+        "{set_table}"
+    );
+    assert!(
+        kernel_table.contains(&format!(
+            "over {} ms (the kernel's); --period-ms N",
+            kernel_period_us as f64 / 1000.0
+        )),
+        "{kernel_table}"
+    );
+    assert!(set_table.contains("vCPU per 20 ms"), "{set_table}");
     assert_no_leftovers();
 }

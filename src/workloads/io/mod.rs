@@ -425,17 +425,14 @@ impl Workload for Io {
 
     /// The best complete, error-free concurrent level's speedup over one at a time.
     fn speedup(run: &Run<Self>) -> Option<Speedup> {
-        run.summary
-            .figures
-            .levels
-            .iter()
-            .filter(|l| l.concurrency > 1)
-            .filter_map(|l| l.speedup.map(|s| (l.concurrency, s)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(c, s)| Speedup {
-                at: format!("concurrency {c}"),
-                value: s,
-            })
+        Speedup::best(
+            run.summary
+                .figures
+                .levels
+                .iter()
+                .map(|l| (l.concurrency, l.speedup)),
+            |c| format!("concurrency {c}"),
+        )
     }
 
     /// One phase per level: the client's CPU, on the threads its calls in flight can use; the

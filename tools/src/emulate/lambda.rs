@@ -31,6 +31,9 @@ pub struct Plan {
     pub not_reproducible: Vec<String>,
     /// Set for a Lambda Managed Instances environment: whole cores and no CFS quota.
     pub managed: Option<Managed>,
+    /// The CFS period to enforce the quota over (`--period-ms`); `None`: the kernel's, as the
+    /// run's cgroup has it (100 ms on Linux).
+    pub period_us: Option<u64>,
 }
 
 impl Plan {
@@ -71,6 +74,7 @@ impl Plan {
             cpus,
             not_reproducible,
             managed: None,
+            period_us: None,
         }
     }
 
@@ -113,6 +117,7 @@ impl Plan {
                 gib_per_vcpu,
                 concurrency,
             }),
+            period_us: None,
         })
     }
 
@@ -129,6 +134,34 @@ impl Plan {
         }
     }
 
+    /// The same plan with the quota enforced over `period_us` (`None`: the kernel's period).
+    /// A quota below the kernel's 1 ms minimum is said, since the run then gets more than
+    /// Lambda's share.
+    pub fn with_period(mut self, period_us: Option<u64>) -> Plan {
+        self.period_us = period_us;
+        if let Some(p) = period_us {
+            self.note_quota_floor(p);
+        }
+        self
+    }
+
+    /// Says so when the quota for `period_us` is below the kernel's 1 ms minimum.
+    pub fn note_quota_floor(&mut self, period_us: u64) {
+        let exact = self.vcpu * period_us as f64;
+        if exact < MIN_QUOTA_US as f64 {
+            let note = format!(
+                "Lambda's {:.3} vCPU at {} MB is {exact:.0} µs per {} ms period, under the kernel's 1 ms minimum quota: the run got 1 ms per period ({:.3} vCPU); a longer period (--period-ms) avoids it",
+                round(self.vcpu, 3),
+                self.memory_mb,
+                period_us as f64 / 1000.0,
+                MIN_QUOTA_US as f64 / period_us as f64,
+            );
+            if !self.not_reproducible.contains(&note) {
+                self.not_reproducible.push(note);
+            }
+        }
+    }
+
     pub fn memory_bytes(&self) -> u64 {
         mib_to_bytes(self.memory_mb)
     }
@@ -139,9 +172,15 @@ impl Plan {
         if self.managed.is_some() {
             return None;
         }
-        Some(((self.vcpu * period_us as f64).round() as u64).max(1000))
+        Some(((self.vcpu * period_us as f64).round() as u64).max(MIN_QUOTA_US))
     }
 }
+
+/// The kernel refuses CFS quotas under 1 ms.
+pub const MIN_QUOTA_US: u64 = 1_000;
+/// The CFS periods the kernel accepts: 1 ms to 1 s.
+pub const MIN_PERIOD_MS: u64 = 1;
+pub const MAX_PERIOD_MS: u64 = 1_000;
 
 pub fn mib_to_bytes(mb: u32) -> u64 {
     (mb as u64) << 20
@@ -222,6 +261,25 @@ mod tests {
         // The kernel refuses quotas under 1 ms.
         assert_eq!(Plan::new(128, &[0, 1], None).quota_us(10_000), Some(1000));
         assert_eq!(p.memory_bytes(), 884 << 20);
+    }
+
+    #[test]
+    fn a_period_below_the_quota_floor_is_said() {
+        let p = Plan::new(1024, &[0, 1], None).with_period(Some(20_000));
+        assert_eq!(p.period_us, Some(20_000));
+        assert_eq!(p.quota_us(20_000), Some(11_577));
+        assert!(p.not_reproducible.is_empty(), "{:?}", p.not_reproducible);
+        // 128 MB over 10 ms: 724 µs, under the kernel's 1 ms.
+        let p = Plan::new(128, &[0, 1], None).with_period(Some(10_000));
+        assert_eq!(p.quota_us(10_000), Some(1_000));
+        assert_eq!(p.not_reproducible.len(), 1, "{:?}", p.not_reproducible);
+        assert!(p.not_reproducible[0].contains("0.100 vCPU"), "{:?}", p);
+        // The kernel's period is checked once it is known, and said once.
+        let mut p = Plan::new(128, &[0, 1], None);
+        p.note_quota_floor(10_000);
+        p.note_quota_floor(10_000);
+        assert_eq!(p.not_reproducible.len(), 1);
+        assert_eq!(Plan::new(128, &[0, 1], None).period_us, None);
     }
 
     #[test]

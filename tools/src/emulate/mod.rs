@@ -103,6 +103,13 @@ pub struct Args {
     /// Results then say "emulated": null.
     #[arg(long)]
     unthrottled: bool,
+    /// The CFS period the quota is enforced over, in ms (1..=1000): the run gets its share of
+    /// every period, then waits for the next. Default: the kernel's (Linux: 100 ms), as the
+    /// run's cgroup has it. Lambda does not document its own; measurements on real functions
+    /// report pauses every ~20 ms: try both with bench-payloads/cpu-timeline.json.
+    #[arg(long, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(lambda::MIN_PERIOD_MS..=lambda::MAX_PERIOD_MS))]
+    period_ms: Option<u64>,
 }
 
 pub fn main(args: Args) -> ExitCode {
@@ -124,6 +131,9 @@ pub fn main(args: Args) -> ExitCode {
 /// environment at each concurrency.
 fn plans(args: &Args, host_cpus: &[u32], host_memory: Option<u64>) -> Result<Vec<Plan>, String> {
     match (&args.memory, args.managed) {
+        (_, Some(_)) if args.period_ms.is_some() => Err(
+            "--period-ms sets the period of a CFS quota; a Lambda Managed Instances environment (--managed) has no quota".into(),
+        ),
         (_, Some(vcpus)) => args
             .concurrency
             .as_ref()
@@ -143,7 +153,10 @@ fn plans(args: &Args, host_cpus: &[u32], host_memory: Option<u64>) -> Result<Vec
         (Some(list), None) => Ok(list
             .0
             .iter()
-            .map(|&mb| Plan::new(mb, host_cpus, host_memory))
+            .map(|&mb| {
+                Plan::new(mb, host_cpus, host_memory)
+                    .with_period(args.period_ms.map(|ms| ms * 1000))
+            })
             .collect()),
         (None, None) => Err("--memory or --managed is required".into()),
     }
@@ -161,6 +174,9 @@ pub struct Emulated {
     pub cgroup: CgroupVersion,
     pub cpu_quota_us: Option<u64>,
     pub cpu_period_us: u64,
+    /// Who chose the period: the kernel (its default, as the cgroup had it) or `--period-ms`.
+    #[serde(default)]
+    pub cpu_period_from: PeriodFrom,
     pub cpus: String,
     pub cores_via: CoresVia,
     pub memory_limit_bytes: u64,
@@ -174,6 +190,28 @@ pub struct Emulated {
     /// invocations it served at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<lambda::Managed>,
+}
+
+/// Who chose the CFS period a run's quota is enforced over.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum PeriodFrom {
+    /// The kernel's default, as the run's cgroup had it.
+    #[default]
+    #[serde(rename = "kernel")]
+    Kernel,
+    /// `--period-ms`.
+    #[serde(rename = "--period-ms")]
+    PeriodMs,
+}
+
+impl PeriodFrom {
+    /// "the kernel's", "--period-ms".
+    pub fn words(self) -> &'static str {
+        match self {
+            PeriodFrom::Kernel => "the kernel's",
+            PeriodFrom::PeriodMs => "--period-ms",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -608,6 +646,9 @@ fn classify_series(
 
 fn emulated(session: &Session, plan: &Plan, cg: &RunCgroup) -> Emulated {
     let a = &cg.applied;
+    // The kernel's period is known only now: a quota it floors to 1 ms is said.
+    let mut plan = plan.clone();
+    plan.note_quota_floor(a.cpu_period_us);
     Emulated {
         memory_mb: plan.memory_mb,
         cpu_quota_vcpu: a
@@ -617,6 +658,11 @@ fn emulated(session: &Session, plan: &Plan, cg: &RunCgroup) -> Emulated {
         cgroup: session.version,
         cpu_quota_us: a.cpu_quota_us,
         cpu_period_us: a.cpu_period_us,
+        cpu_period_from: if plan.period_us.is_some() {
+            PeriodFrom::PeriodMs
+        } else {
+            PeriodFrom::Kernel
+        },
         cpus: format_cpu_list(&a.cpus),
         cores_via: a.cores_via,
         memory_limit_bytes: a.memory_limit_bytes,

@@ -2,7 +2,7 @@
 
 use super::cgroup::RunStats;
 use super::lambda::Plan;
-use super::{Reason, Record, Status};
+use super::{PeriodFrom, Reason, Record, Status};
 use lambda_probe::measure::stats::median;
 use lambda_probe::response::{Answer, Common, Response};
 use lambda_probe::workloads::Speedup;
@@ -46,21 +46,21 @@ fn speedup(r: &Record) -> Option<Speedup> {
     response(r)?.result.speedup()
 }
 
-/// The quota as the table and progress lines show it.
-fn quota_text(q: Option<f64>) -> String {
+/// The quota as the table and progress lines show it: per period, or none.
+fn quota_text(q: Option<f64>, period_us: u64) -> String {
     match q {
-        Some(q) => format!("{q:.3} vCPU"),
+        Some(q) => format!("{q:.3} vCPU per {} ms", period_us as f64 / 1000.0),
         None => "no quota".into(),
     }
 }
 
-/// `884 MB (0.500 vCPU, 2 cores, cgroup v1) run 1/2: ok, wall …`, or for a Lambda Managed
-/// Instances level `2 vCPU × 4 at once (4096 MB, no quota, 2 cores, cgroup v1) run 3/8: …`.
+/// `884 MB (0.500 vCPU per 100 ms, 2 cores, cgroup v1) run 1/2: ok, wall …`, or for a Lambda
+/// Managed Instances level `2 vCPU × 4 at once (4096 MB, no quota, 2 cores, cgroup v1) run 3/8: …`.
 pub fn progress(r: &Record) -> String {
     let limits = match &r.emulated {
         Some(e) => format!(
             "{}, {} core{}, cgroup {}",
-            quota_text(e.cpu_quota_vcpu),
+            quota_text(e.cpu_quota_vcpu, e.cpu_period_us),
             e.cores,
             if e.cores == 1 { "" } else { "s" },
             e.cgroup
@@ -216,8 +216,13 @@ pub fn table(records: &[Record], plans: &[Plan]) -> String {
             ),
             None => ("unlimited".to_string(), "all".to_string()),
         };
-        if !any.plan.not_reproducible.is_empty() {
-            footnotes.push(any.plan.not_reproducible.join("; "));
+        // The emulated limits' notes (they know the kernel's period), else the plan's.
+        let not_reproducible = any
+            .emulated
+            .as_ref()
+            .map_or(&any.plan.not_reproducible, |e| &e.not_reproducible);
+        if !not_reproducible.is_empty() {
+            footnotes.push(not_reproducible.join("; "));
             notes.push(format!("*{}", footnotes.len()));
         }
         // Rust's available_parallelism rounds the CFS quota down, which Lambda's VM does not
@@ -266,6 +271,7 @@ pub fn table(records: &[Record], plans: &[Plan]) -> String {
     if records.is_empty() {
         out += "(no runs)\n";
     }
+    out += &period_line(records);
     if managed {
         out += "at once: invocations served at the same time by the one probe process (run --concurrency), each its own JSON line; cold ms is its first invocation's, warm ms the median over the others; eff vCPU is each invocation's own (its threads' CPU ÷ wall when others shared the process, '-' for a workload that does not read CPU per thread: the process's CPU is shared); vs first compares the per-invocation wall with the first row's (0.50× = twice as long).\n";
     }
@@ -280,6 +286,37 @@ pub fn table(records: &[Record], plans: &[Plan]) -> String {
         );
     }
     out
+}
+
+/// The CFS period(s) the quotas were enforced over, and who chose them.
+fn period_line(records: &[Record]) -> String {
+    let mut periods: Vec<(u64, PeriodFrom)> = Vec::new();
+    // A Lambda Managed Instances environment has no quota, hence no period to speak of.
+    for e in records
+        .iter()
+        .filter_map(|r| r.emulated.as_ref())
+        .filter(|e| e.cpu_quota_vcpu.is_some())
+    {
+        if !periods.contains(&(e.cpu_period_us, e.cpu_period_from)) {
+            periods.push((e.cpu_period_us, e.cpu_period_from));
+        }
+    }
+    if periods.is_empty() {
+        return String::new();
+    }
+    let said: Vec<String> = periods
+        .iter()
+        .map(|(us, from)| format!("{} ms ({})", *us as f64 / 1000.0, from.words()))
+        .collect();
+    let hint = if periods.iter().all(|p| p.1 == PeriodFrom::Kernel) {
+        "; --period-ms N enforces it over another (Lambda's is undocumented, reported ~20 ms)"
+    } else {
+        ""
+    };
+    format!(
+        "CPU period: each quota is enforced over {}{hint}.\n",
+        said.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -464,7 +501,7 @@ mod tests {
                 .to_string()
         };
         let four = row("4");
-        assert_eq!(quota_text(None), "no quota");
+        assert_eq!(quota_text(None, 100_000), "no quota");
         assert!(four.contains(" 2/2 "), "{four}");
         // 1 s of thread CPU in 2.05 s: 0.488 vCPU each, not the process's 4.
         assert!(four.contains("0.488"), "{four}");

@@ -82,6 +82,8 @@ pub struct Plot {
 pub struct Section {
     pub workload: String,
     pub plots: Vec<Plot>,
+    /// What runs did over time, when the workload records it (`Workload::timeline`).
+    pub timeline: Option<super::timeline::TimelinePlot>,
     /// Why a plot is missing, or other facts worth saying.
     pub notes: Vec<String>,
 }
@@ -113,9 +115,18 @@ fn aggregate(values: Vec<(String, u32, f64)>) -> Vec<Series> {
         .collect()
 }
 
-/// "x86_64 emulated", "arm64 real".
+/// "x86_64 emulated", "arm64 real"; an emulated run whose quota was enforced over a period
+/// of `emulate --period-ms` is a series of its own: "x86_64 emulated, 20 ms period".
 pub fn series_name(row: &Row) -> String {
-    format!("{} {}", row.arch, row.source.label())
+    let mut name = format!("{} {}", row.arch, row.source.label());
+    if let Some(e) = row
+        .emulated
+        .as_ref()
+        .filter(|e| e.cpu_period_from == crate::emulate::PeriodFrom::PeriodMs)
+    {
+        name += &format!(", {} ms period", e.cpu_period_us as f64 / 1000.0);
+    }
+    name
 }
 
 fn plot(
@@ -264,6 +275,7 @@ pub fn sections(rows: &[Row]) -> Vec<Section> {
         out.push(Section {
             workload: "not in the inputs".into(),
             plots: vec![],
+            timeline: None,
             notes: vec![format!(
                 "No results of these workloads among the inputs: {}.",
                 missing.join(", ")
@@ -341,6 +353,7 @@ fn section(workload: &str, rows: &[&Row]) -> Section {
     Section {
         workload: workload.into(),
         plots,
+        timeline: super::timeline::timeline(workload, rows),
         notes,
     }
 }
@@ -558,6 +571,7 @@ fn concurrency_section(workload: &str, rows: &[&Row], on_demand: &[&Row]) -> Sec
     Section {
         workload: format!("{workload} on Lambda Managed Instances (vs invocations at once)"),
         plots,
+        timeline: None,
         notes,
     }
 }
