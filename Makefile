@@ -26,8 +26,8 @@ PARAMS ?=
 SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 .PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate predict-check watch \
-	local deploy invoke tune tune-both outputs fetch-logs insights emulate report report-check clean \
-	delete soak fuzz deny fixtures schema
+	local deploy invoke invoke-lmi tune tune-both outputs fetch-logs insights emulate emulate-lmi report \
+	report-check clean delete soak fuzz deny fixtures schema
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,8 +70,9 @@ test: setup lint test-template ## The full test suite (what CI runs): lint, temp
 	@mkdir -p .aws-sam
 	$(PY) scripts/template_json.py --build-template > .aws-sam/ci-template.json
 	time sam build --no-cached -t .aws-sam/ci-template.json -s . -b .aws-sam/ci-build
-	@# Each function got its own architecture's binary (ELF e_machine: 183 aarch64, 62 x86-64).
-	@$(PY) -c 'import sys; want = {"Arm64Function": 183, "X86Function": 62}; \
+	@# Each function got its own architecture's binary (ELF e_machine: 183 aarch64, 62 x86-64);
+	@# sam build builds the Lambda Managed Instances functions too, whatever their condition.
+	@$(PY) -c 'import sys; want = {"Arm64Function": 183, "X86Function": 62, "Arm64LmiFunction": 183, "X86LmiFunction": 62}; \
 	  got = {f: int.from_bytes(open(f".aws-sam/ci-build/{f}/bootstrap", "rb").read(20)[18:20], "little") for f in want}; \
 	  sys.exit(f"sam build: wrong architectures {got}, want {want}" if got != want else 0)'
 
@@ -131,6 +132,10 @@ invoke: setup ## Invoke the deployed function: make invoke W=pbkdf2-single ARCH=
 	@test -n "$(W)" || { echo "usage: make invoke W=<payload name or file> [ARCH=arm64|x86_64] [MEMORY=<MB>]"; exit 2; }
 	@$(PY) scripts/aws.py invoke "$(W)" --arch "$(ARCH)" $(if $(MEMORY),--memory "$(MEMORY)")
 
+invoke-lmi: setup ## Send an LMI experiment K at a time: make invoke-lmi W=pbkdf2-1-thread [ARCH=arm64|x86_64] (docs/managed-instances.md)
+	@test -n "$(W)" || { echo "usage: make invoke-lmi W=<name in bench-payloads/lmi/> [ARCH=arm64|x86_64]"; exit 2; }
+	@$(PY) scripts/aws.py lmi "$(W)" --arch "$(ARCH)"
+
 tune: setup ## Run Power Tuning: make tune W=pbkdf2-1-thread [ARCH=arm64|x86_64] [WAIT_S=3600]
 	@test -n "$(W)" || { echo "usage: make tune W=<name in bench-payloads/power-tuning/> [ARCH=arm64|x86_64]"; exit 2; }
 	@$(PY) scripts/aws.py tune "$(W)" --arch "$(ARCH)" --wait-s "$(WAIT_S)" --poll-s "$(POLL_S)"
@@ -160,6 +165,19 @@ emulate: setup ## Sweep memory sizes locally under Lambda's CPU share and memory
 	target/release/lambda-probe-tools emulate --memory "$(M)" --payload "$(W)" --runs "$(RUNS)" --out "$(OUT)"
 	@echo "JSON lines: $(OUT)"
 
+# emulate-lmi: a Lambda Managed Instances environment of V vCPUs (whole cores, no CFS quota,
+# R GiB per vCPU) serving K invocations at once, one level after another (needs root).
+V ?= 2
+K ?= 1,2,4
+R ?= 2
+LMI_OUT ?= out/emulate-lmi.jsonl
+emulate-lmi: setup ## Emulate an LMI environment: make emulate-lmi W=bench-payloads/pbkdf2-single.json [V=2] [K=1,2,4] [R=2] [RUNS=1] [LMI_OUT=out/emulate-lmi.jsonl]
+	@test -n "$(W)" || { echo "usage: make emulate-lmi W=bench-payloads/<payload>.json [V=$(V)] [K=$(K)] [R=$(R)] [RUNS=$(RUNS)]"; exit 2; }
+	cargo build --release -p lambda-probe -p lambda-probe-tools
+	@mkdir -p "$(dir $(LMI_OUT))"
+	target/release/lambda-probe-tools emulate --managed "$(V)" --gib-per-vcpu "$(R)" --concurrency "$(K)" --payload "$(W)" --runs "$(RUNS)" --out "$(LMI_OUT)"
+	@echo "JSON lines: $(LMI_OUT)"
+
 clean: ## Remove build outputs
 	cargo clean
 	rm -rf .aws-sam out
@@ -181,7 +199,7 @@ report-check: setup ## Render a report of the test fixtures in headless Chromium
 	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 	cargo build --release -p lambda-probe-tools
 	@mkdir -p "$(dir $(SHOT))" && d=$$(mktemp -d) && \
-	target/release/lambda-probe-tools report tests/fixtures/results/run-*.json tests/fixtures/results/responses.jsonl tests/fixtures/results/emulate.jsonl --out "$$d/report" && \
+	target/release/lambda-probe-tools report tests/fixtures/results/run-*.json tests/fixtures/results/responses.jsonl tests/fixtures/results/emulate.jsonl tests/fixtures/results/cloudwatch-filter-log-events.json --out "$$d/report" && \
 	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	  --disable-background-networking --disable-component-update --disable-sync \
 	  --user-data-dir="$$d/profile" --window-size=1400,5000 --screenshot="$(SHOT)" \

@@ -3,6 +3,7 @@
 `make outputs`, `make fetch-logs` and `make insights` call this.
 
     scripts/aws.py invoke PAYLOAD [--arch arm64|x86_64] [--memory MB] [--function NAME]
+    scripts/aws.py lmi EXPERIMENT [--arch arm64|x86_64] [--function NAME]
     scripts/aws.py tune EXPERIMENT [--arch arm64|x86_64] [--wait-s N] [--poll-s N]
     scripts/aws.py tune-both EXPERIMENT [--wait-s N] [--poll-s N]
     scripts/aws.py outputs
@@ -10,7 +11,7 @@
     scripts/aws.py insights QUERY [--fn both|arm64|x86_64|NAME] [--since 3h] [--until TIME]
 
 PAYLOAD is a file or a name in bench-payloads/ (pbkdf2-single); EXPERIMENT a file or a name in
-bench-payloads/power-tuning/; QUERY a file or a name in queries/ (report-by-memory). The
+bench-payloads/power-tuning/ (tune) or bench-payloads/lmi/ (lmi); QUERY a file or a name in queries/ (report-by-memory). The
 functions, their log groups and the state machine come from the stack's outputs: the stack is
 $STACK, else `stack_name` in samconfig.toml, else lambda-probe. Credentials, profile and
 endpoints are boto3's own (AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL_<SERVICE>, ...); the
@@ -20,6 +21,7 @@ written to out/ ($PROBE_OUT_DIR).
 
 import argparse
 import base64
+import concurrent.futures
 import datetime
 import json
 import os
@@ -37,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = Path(os.environ.get("PROBE_OUT_DIR") or REPO / "out")
 PAYLOADS = REPO / "bench-payloads"
 EXPERIMENTS = PAYLOADS / "power-tuning"
+LMI_EXPERIMENTS = PAYLOADS / "lmi"
 QUERIES = REPO / "queries"
 ARN_PLACEHOLDER = "{{ProbeFunctionArn}}"
 DEFAULT_STACK = "lambda-probe"
@@ -45,6 +48,13 @@ ARCHES = ("arm64", "x86_64")
 OUTPUT_NAME = {"arm64": "Arm64FunctionName", "x86_64": "X86FunctionName"}
 OUTPUT_ARN = {"arm64": "Arm64FunctionArn", "x86_64": "X86FunctionArn"}
 OUTPUT_LOG_GROUP = {"arm64": "Arm64LogGroupName", "x86_64": "X86LogGroupName"}
+OUTPUT_LMI_NAME = {"arm64": "Arm64LmiFunctionName", "x86_64": "X86LmiFunctionName"}
+# An LMI experiment's keys (bench-payloads/README.md, "Lambda Managed Instances experiments") and
+# its bounds: LMI's per-environment concurrency range, and invocations per experiment.
+LMI_KEYS = {"about", "payload", "vcpus", "concurrency", "rounds"}
+LMI_MAX_CONCURRENCY = 1600
+LMI_MAX_ROUNDS = 20
+LMI_MAX_INVOCATIONS = 1000
 OUTPUT_STATE_MACHINE = "PowerTuningStateMachineArn"
 MIN_MB, MAX_MB = 128, 10240
 # Lambda runs up to 900 s; a shorter read timeout would cut a long invocation short.
@@ -172,13 +182,50 @@ def fmt(v):
 # ------------------------------------------------------------------ invoke
 
 
-def report_line(log_result_b64):
-    """Lambda's REPORT line from the base64 log tail (the last 4 KB of the invocation's log)."""
+def log_tail(log_result_b64):
+    """The base64 log tail (the last 4 KB of the invocation's log) as text, or None."""
     if not log_result_b64:
         return None
-    text = base64.b64decode(log_result_b64).decode("utf-8", "replace")
-    lines = [l for l in text.splitlines() if l.startswith("REPORT ")]
+    return base64.b64decode(log_result_b64).decode("utf-8", "replace")
+
+
+def report_line(tail):
+    """Lambda's REPORT line from the log tail, tabs made readable."""
+    lines = [l for l in (tail or "").splitlines() if l.startswith("REPORT ")]
     return re.sub(r"\t+", "  ", lines[-1]).strip() if lines else None
+
+
+def tail_events(tail):
+    """The tail's lines as log events; X-Ray's line stays with the REPORT line it ends, as in
+    CloudWatch Logs. The first line may be cut: the tail is the last 4 KB."""
+    messages = []
+    for line in tail.splitlines():
+        if line.startswith("XRAY ") and messages and messages[-1].startswith("REPORT "):
+            messages[-1] += "\n" + line
+        elif line.strip():
+            messages.append(line)
+    return [{"message": m} for m in messages]
+
+
+# Lambda's names for the kernel's architecture names (environment.arch).
+LAMBDA_ARCH = {"aarch64": "arm64", "arm64": "arm64", "x86_64": "x86_64"}
+
+
+def save_tail(path, tail, function, request_id, response, stack_arch):
+    """The log tail as `make report` reads it (filter-log-events' shape): the REPORT line's
+    architecture and workload are the response's (the same invocation), else the stack's
+    function's architecture, else left out."""
+    doc = {"source": "LogResult of lambda invoke (LogType Tail): the last 4 KB of the invocation's log",
+           "functionName": function, "requestId": request_id}
+    env_arch = LAMBDA_ARCH.get(((response or {}).get("environment") or {}).get("arch"))
+    if env_arch:
+        doc.update(architecture=env_arch, architectureFrom="the response's environment.arch")
+    elif stack_arch:
+        doc.update(architecture=stack_arch, architectureFrom="the stack's function for this architecture")
+    if response and response.get("workload"):
+        doc["workload"] = response["workload"]
+    doc["events"] = tail_events(tail)
+    return write_json(path, doc)
 
 
 def summarize(response):
@@ -250,18 +297,122 @@ def invoke(args):
     OUT.mkdir(parents=True, exist_ok=True)
     response_path.write_bytes(answer)
 
-    report = report_line(meta.get("LogResult"))
+    tail = log_tail(meta.get("LogResult"))
     try:
         response = json.loads(answer)
     except ValueError as e:
-        raise Failure(f"the function's answer in {rel(response_path)} is not JSON: {e}")
+        response, not_json = None, e
+    failed = meta.get("FunctionError") or not isinstance(response, dict) or "errorType" in response
+    tail_path = OUT / f"invoke-{payload.stem}-{args.arch}{suffix}-tail.json"
+    if tail is None:
+        tail_path.unlink(missing_ok=True)  # an older invocation's tail is not this one's
+    else:
+        save_tail(tail_path, tail, function, meta.get("ResponseMetadata", {}).get("RequestId"),
+                  None if failed else response, None if args.function else args.arch)
+    if response is None:
+        raise Failure(f"the function's answer in {rel(response_path)} is not JSON: {not_json}")
     print(f"response: {rel(response_path)} (HTTP {meta.get('StatusCode')})")
-    failed = meta.get("FunctionError") or "errorType" in response
-    if failed:
+    if failed and isinstance(response, dict):
         print(f"function error {response.get('errorType')}: {response.get('errorMessage')}")
+    elif failed:
+        print(f"function error: the answer is not a JSON object: {answer[:200]!r}")
     else:
         print(summarize(response))
-    print(report or "REPORT: no log tail in the answer (a local emulator sends none)")
+    if tail is None:
+        print("REPORT: no log tail in the answer (a local emulator sends none)")
+    else:
+        print(report_line(tail) or "REPORT: none in the log tail")
+        print(f"log tail: {rel(tail_path)}")
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------ Lambda Managed Instances
+
+
+def lmi_payload(path, e):
+    """The payload an experiment names: a file of the bench-payloads folder holding its lmi/."""
+    return path.parent.parent / e["payload"]
+
+
+def load_lmi_experiment(path):
+    """An LMI experiment file, checked: what is wrong says which key and why."""
+    try:
+        e = json.loads(path.read_text())
+    except ValueError as err:
+        raise Failure(f"{rel(path)} is not JSON: {err}")
+    if not isinstance(e, dict) or set(e) != LMI_KEYS:
+        raise Failure(f"{rel(path)}: an LMI experiment has exactly the keys {sorted(LMI_KEYS)}")
+    levels = e["concurrency"]
+    if (not isinstance(levels, list) or not levels
+            or not all(isinstance(k, int) and 1 <= k <= LMI_MAX_CONCURRENCY for k in levels)):
+        raise Failure(f"{rel(path)}: `concurrency` lists 1..{LMI_MAX_CONCURRENCY} invocations at once")
+    if not isinstance(e["rounds"], int) or not 1 <= e["rounds"] <= LMI_MAX_ROUNDS:
+        raise Failure(f"{rel(path)}: `rounds` is 1..{LMI_MAX_ROUNDS}")
+    if sum(levels) * e["rounds"] > LMI_MAX_INVOCATIONS:
+        raise Failure(f"{rel(path)}: more than {LMI_MAX_INVOCATIONS} invocations in all")
+    if not isinstance(e["payload"], str) or not lmi_payload(path, e).is_file():
+        raise Failure(f"{rel(path)}: `payload` names the event of one invocation, a file in bench-payloads/")
+    return e
+
+
+def lmi(args):
+    """Sends the experiment's payload K at a time for each K, `rounds` times each, and saves
+    every answer as one JSON line: each response says in `overlap` how many invocations really
+    shared its process (Lambda may spread K invocations over several execution environments)."""
+    path = resolve(args.experiment, LMI_EXPERIMENTS, "LMI experiment")
+    e = load_lmi_experiment(path)
+    function = args.function or output(
+        stack_outputs(), OUTPUT_LMI_NAME[args.arch],
+        f"deploy with DeployManagedInstances=true (docs/managed-instances.md); the {args.arch} "
+        "LMI function may be switched off")
+    body = lmi_payload(path, e).read_bytes()
+    try:
+        json.loads(body)  # a broken file fails here, not at the function
+    except ValueError as err:
+        raise Failure(f"bench-payloads/{e['payload']} is not JSON: {err}")
+    # One attempt each: a retried invocation would run the payload again. botocore clients are
+    # thread-safe; one serves every thread.
+    runner = client("lambda", read_timeout=INVOKE_READ_TIMEOUT_S, retries={"total_max_attempts": 1},
+                    max_pool_connections=max(e["concurrency"]))
+
+    def one(_):
+        """One invocation: the function's answer, or the call's failure in the same shape
+        (a refused invocation, e.g. every worker busy, is a line too), and the client's time."""
+        start = time.monotonic()
+        try:
+            meta = call("lambda invoke", runner.invoke, FunctionName=function, Payload=body)
+            answer = meta["Payload"].read()
+            value = json.loads(answer)
+        except Failure as err:
+            value = {"errorType": "InvokeFailed", "errorMessage": str(err)}
+        except ValueError:
+            value = {"errorType": "NotJson", "errorMessage": answer[:200].decode("utf-8", "replace")}
+        return value, (time.monotonic() - start) * 1000.0
+
+    out_path = OUT / f"lmi-{path.stem}-{args.arch}.jsonl"
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"{function} with bench-payloads/{e['payload']}: {e['about']}")
+    print(f"{'at once':>7} {'answers':>7} {'errors':>6} {'processes':>9} {'most in one process':>19} "
+          f"{'median wall_ms':>14} {'median client ms':>16}")
+    failed = False
+    with out_path.open("w") as out:
+        for k in e["concurrency"]:
+            answers = []
+            for _ in range(e["rounds"]):
+                # K invocations at once; the next round starts when all K have answered.
+                with concurrent.futures.ThreadPoolExecutor(max_workers=k) as pool:
+                    answers.extend(pool.map(one, range(k)))
+            ok = [a for a, _ in answers if "errorType" not in a]
+            failed = failed or len(ok) < len(answers)
+            for a, _ in answers:
+                out.write(json.dumps(a) + "\n")
+            walls = sorted(a["summary"]["wall_ms"] for a in ok)
+            client_ms = sorted(ms for _, ms in answers)
+            most = max((a["overlap"]["others_max"] + 1 for a in ok), default=0)
+            sandboxes = {a["environment"]["sandbox_id"] for a in ok}
+            print(f"{k:>7} {len(answers):>7} {len(answers) - len(ok):>6} {len(sandboxes):>9} {most:>19} "
+                  f"{fmt(walls[len(walls) // 2]) if walls else '-':>14} {fmt(client_ms[len(client_ms) // 2]):>16}")
+    print(f"responses: {rel(out_path)} (one JSON line each; report reads them)")
     return 1 if failed else 0
 
 
@@ -523,8 +674,13 @@ def fetch_logs(args):
         kept = sorted((e for e in seen.values() if is_result_line(e["message"]) or is_report_line(e["message"])),
                       key=lambda e: (e["timestamp"], e.get("eventId", "")))
         fields = ("logStreamName", "timestamp", "message", "ingestionTime", "eventId")
-        path = write_json(OUT / f"logs-{label}.json",
-                          {"events": [{k: e[k] for k in fields if k in e} for e in kept]})
+        # The group, and for the stack's functions their architecture: a REPORT line says
+        # neither, and `make report` needs the architecture.
+        doc = {"logGroupName": group}
+        if label in ARCHES:
+            doc["architecture"] = label
+        doc["events"] = [{k: e[k] for k in fields if k in e} for e in kept]
+        path = write_json(OUT / f"logs-{label}.json", doc)
         results = sum(1 for e in kept if is_result_line(e["message"]))
         print(f"{group} ({span}): {results} full-result lines, {len(kept) - results} REPORT lines "
               f"-> {rel(path)}")
@@ -582,6 +738,10 @@ def main(argv):
     p.add_argument("--arch", choices=ARCHES, default="arm64")
     p.add_argument("--memory", type=int, help="set the function's memory (MB) first")
     p.add_argument("--function", help="a function name instead of the stack's output")
+    p = sub.add_parser("lmi", help="send an LMI experiment's payload K at a time (bench-payloads/lmi)")
+    p.add_argument("experiment")
+    p.add_argument("--arch", choices=ARCHES, default="arm64")
+    p.add_argument("--function", help="a function name instead of the stack's LMI output")
     for name, help_text in (("tune", "run Power Tuning with an input from bench-payloads/power-tuning"),
                             ("tune-both", "run Power Tuning on both architectures, side by side")):
         p = sub.add_parser(name, help=help_text)
@@ -605,7 +765,7 @@ def main(argv):
         p.add_argument("--since", default="3h", help="3h, 90m, 2d ago, or ISO 8601")
         p.add_argument("--until", help="the end of the range (default now)")
     args = parser.parse_args(argv)
-    commands = {"invoke": invoke, "tune": tune, "tune-both": tune_both, "fetch-logs": fetch_logs,
+    commands = {"invoke": invoke, "lmi": lmi, "tune": tune, "tune-both": tune_both, "fetch-logs": fetch_logs,
                 "insights": insights}
     try:
         if args.command in commands:

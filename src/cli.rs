@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The most invocations one `run --repeat` serves: far past any warm-up, short of a runaway.
@@ -54,6 +56,14 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=MAX_REPEAT as i64))]
     pub repeat: u32,
+    /// Serve K invocations at once in this one process, as a Lambda Managed Instances
+    /// environment with AWS_LAMBDA_MAX_CONCURRENCY = K does: K workers start together and each
+    /// invokes the payload --repeat times in turn, all through the same handler; one JSON line
+    /// per invocation as it ends (each says in `overlap` how many others ran meanwhile). The
+    /// total is K × N lines.
+    #[arg(long, default_value_t = 1, value_name = "K",
+          value_parser = clap::value_parser!(u32).range(1..=crate::lambda_model::managed::MAX_CONCURRENCY as i64))]
+    pub concurrency: u32,
     /// Run the same experiment made quick (fewer iterations, buffers, repeats or items; the
     /// same modes): a smoke test of a payload before the real run.
     #[arg(long)]
@@ -89,9 +99,9 @@ pub async fn main() -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    if args.summary && args.repeat > 1 {
+    if args.summary && (args.repeat > 1 || args.concurrency > 1) {
         // One summary per invocation would bury the comparison; the JSON lines carry it.
-        eprintln!("--summary describes one invocation: with --repeat above 1, read the JSON lines instead (each has cold_start and invocation_index)");
+        eprintln!("--summary describes one invocation: with --repeat or --concurrency above 1, read the JSON lines instead (each has cold_start, invocation_index and overlap)");
         return ExitCode::from(2);
     }
     let text = if args.payload == "-" {
@@ -131,37 +141,59 @@ async fn run(args: RunArgs) -> ExitCode {
     } else {
         event
     };
-    let mut any_error = false;
-    for _ in 0..args.repeat {
-        // Each invocation gets its own deadline, as each Lambda invocation gets its timeout.
-        let deadline = args
-            .timeout_ms
-            .map(|ms| Deadline::after(Duration::from_millis(ms)))
-            .unwrap_or_else(Deadline::none);
-        // Through `handle`, as the Lambda loop: the same cold_start / invocation_index count.
-        let line = match crate::handle(event.clone(), deadline).await {
-            Ok((response, _)) => {
-                if args.summary {
-                    print!("{}", human_summary(&response));
-                    continue;
+    let event = Arc::new(event);
+    let any_error = Arc::new(AtomicBool::new(false));
+    // All workers start their first invocation together, as Lambda's runtime workers are all
+    // polling when the invocations arrive.
+    let start = Arc::new(tokio::sync::Barrier::new(args.concurrency as usize));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (event, any_error, start) = (event.clone(), any_error.clone(), start.clone());
+        let (repeat, timeout_ms, summary) = (args.repeat, args.timeout_ms, args.summary);
+        workers.spawn(async move {
+            start.wait().await;
+            for _ in 0..repeat {
+                if !invoke_once(&event, timeout_ms, summary).await {
+                    any_error.store(true, Ordering::SeqCst);
                 }
-                serde_json::to_string(&response).unwrap_or_default()
             }
-            Err(e) => {
-                any_error = true;
-                e.to_json().to_string()
-            }
-        };
-        // One line per invocation, flushed, so a reader sees each as it ends, and a process
-        // killed mid-series leaves its finished lines behind.
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+        });
     }
-    if any_error {
+    while let Some(done) = workers.join_next().await {
+        if let Err(e) = done {
+            eprintln!("an invocation worker failed: {e}");
+            any_error.store(true, Ordering::SeqCst);
+        }
+    }
+    if any_error.load(Ordering::SeqCst) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// One invocation through `handle`, as the Lambda loop makes it (the same cold_start,
+/// invocation_index and overlap accounting), printed as one line; false when it answered with
+/// an error.
+async fn invoke_once(event: &Value, timeout_ms: Option<u64>, summary: bool) -> bool {
+    // Each invocation gets its own deadline, as each Lambda invocation gets its timeout.
+    let deadline = timeout_ms
+        .map(|ms| Deadline::after(Duration::from_millis(ms)))
+        .unwrap_or_else(Deadline::none);
+    let (text, ok) = match crate::handle(event.clone(), deadline).await {
+        Ok((response, _)) if summary => (human_summary(&response), true),
+        Ok((response, _)) => (
+            serde_json::to_string(&response).unwrap_or_default() + "\n",
+            true,
+        ),
+        Err(e) => (e.to_json().to_string() + "\n", false),
+    };
+    // One write per invocation, flushed, so a reader sees each as it ends, lines of
+    // concurrent invocations never interleave, and a process killed mid-series leaves its
+    // finished lines behind.
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    ok
 }
 
 /// A few lines a person can read: what ran, on what, and the headline figures.
@@ -221,12 +253,21 @@ mod tests {
         let a = parse(&["-", "--repeat", "3", "--timeout-ms", "50"]).unwrap();
         assert_eq!((a.payload.as_str(), a.repeat), ("-", 3));
         assert_eq!(parse(&["p", "--repeat", "1000"]).unwrap().repeat, 1000);
+        assert_eq!(parse(&["p"]).unwrap().concurrency, 1);
+        let a = parse(&["p", "--concurrency", "16", "--repeat", "2"]).unwrap();
+        assert_eq!((a.concurrency, a.repeat), (16, 2));
+        assert_eq!(
+            parse(&["p", "--concurrency", "1600"]).unwrap().concurrency,
+            crate::lambda_model::managed::MAX_CONCURRENCY
+        );
         for (bad, says) in [
             (vec!["p", "--repeat", "0"], "1..=1000"),
             (vec!["p", "--repeat", "1001"], "1..=1000"),
             (vec!["p", "--repeat", "-2"], "'-2'"),
             (vec!["p", "--repeat", "three"], "--repeat"),
             (vec!["p", "--repeat"], "--repeat"),
+            (vec!["p", "--concurrency", "0"], "1..=1600"),
+            (vec!["p", "--concurrency", "1601"], "1..=1600"),
         ] {
             let e = parse(&bad)
                 .err()

@@ -21,7 +21,10 @@ pub async fn handler(event: lambda_runtime::LambdaEvent<Value>) -> Result<Respon
     Ok(response)
 }
 
-/// The runtime loop: one invocation at a time.
+/// The runtime loop, as lambda_runtime documents it for Lambda Managed Instances: with
+/// `AWS_LAMBDA_MAX_CONCURRENCY` above 1 (set by Lambda on Managed Instances) that many workers
+/// each serve one invocation at a time, all in this process; without it (on-demand Lambda) one
+/// invocation at a time, exactly as `lambda_runtime::run`.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     // Plain text, no colour codes: CloudWatch shows escape sequences verbatim.
     tracing_subscriber::fmt()
@@ -30,7 +33,7 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .with_max_level(tracing::Level::INFO)
         .init();
-    lambda_runtime::run(lambda_runtime::service_fn(handler)).await
+    lambda_runtime::run_concurrent(lambda_runtime::service_fn(handler)).await
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod managed;
+
 /// Lambda's memory sizes in MB (Lambda's "MB" are MiB: 2^20 bytes), in steps of 1 MB.
 pub const MIN_MEMORY_MB: u32 = 128;
 pub const MAX_MEMORY_MB: u32 = 10_240;

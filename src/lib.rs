@@ -31,8 +31,11 @@ use serde_json::Value;
 use workloads::{Context, Host};
 
 /// Handles one event: parse, run, measure, answer. The Lambda runtime and the local `run`
-/// command both call this and nothing else.
+/// command both call this and nothing else. Several may run at once in one process (Lambda
+/// Managed Instances, `run --concurrency`): each registers for the whole of its measured run,
+/// so its response says which others overlapped it.
 pub async fn handle(event: Value, deadline: Deadline) -> Result<(Response, Options), ProbeError> {
+    let running = host::overlap::begin();
     let invocation = host::begin_invocation();
     let host = Host {
         cores: host::sandbox_cores(),
@@ -47,13 +50,17 @@ pub async fn handle(event: Value, deadline: Deadline) -> Result<(Response, Optio
     let counters = RunCountersStart::now();
     let span = SpanStart::now();
     let (result, truncated) = request.run(ctx, || span.close()).await?;
+    let during_run = counters.finish();
+    // Closed after the last process-wide reading, so any overlap with it is counted.
+    let overlap = running.finish().overlap(&result.process_wide_figures());
 
     let response = Response {
         schema_version: SCHEMA_VERSION,
         result,
-        environment: host::snapshot(invocation, counters.finish()),
+        environment: host::snapshot(invocation, during_run),
         truncated: truncated.is_some(),
         truncated_reason: truncated,
+        overlap,
     };
     Ok((response, options))
 }

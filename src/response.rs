@@ -3,14 +3,16 @@
 //! goes up whenever a field changes meaning or goes away (README lists the changes).
 
 use crate::error::ErrorType;
-use crate::host::Environment;
+use crate::host::{Environment, Overlap};
 use crate::measure::Span;
 use crate::workloads::Results;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// 2: typed results (this layout); `summary.minflt`/`majflt` became `new_pages`/`major_faults`;
-/// `truncated_reason` gained `thread_pool`. See README, "The response".
+/// `truncated_reason` gained `thread_pool`; `overlap` (invocations sharing the process, Lambda
+/// Managed Instances), `environment.max_concurrency`, and the memory workloads'
+/// `summary.memory_lock`. See README, "The response".
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// One successful invocation.
@@ -25,11 +27,36 @@ pub struct Response {
     /// True when the workload stopped early; `samples` then hold what was measured.
     pub truncated: bool,
     pub truncated_reason: Option<TruncatedReason>,
+    /// Other invocations of the same process that ran during this one (Lambda Managed
+    /// Instances), and which figures therefore include their work.
+    pub overlap: Overlap,
 }
+
+/// The common figures measured for the whole process (see `Workload::PROCESS_WIDE`).
+pub const COMMON_PROCESS_WIDE: [&str; 4] = [
+    "summary.cpu_ms",
+    "summary.effective_vcpu",
+    "summary.new_pages",
+    "summary.major_faults",
+];
 
 impl Response {
     pub fn workload(&self) -> &'static str {
         self.result.workload()
+    }
+
+    /// The vCPUs this invocation's own work kept busy: `summary.effective_vcpu` when nothing
+    /// shared the process; when something did (that figure is then the process's), its
+    /// threads' own CPU ÷ its wall time, where the workload measures CPU per thread; else
+    /// `None`, never the shared figure.
+    pub fn own_effective_vcpu(&self) -> Option<f64> {
+        let c = self.result.common();
+        if !self.overlap.figures_shared {
+            return c.effective_vcpu;
+        }
+        let cpu_ms = self.result.thread_cpu_ms()?;
+        (c.wall_ms * 1000.0 >= crate::measure::clock::MIN_RATIO_WALL_US as f64)
+            .then(|| crate::measure::stats::round(cpu_ms / c.wall_ms, 3))
     }
 }
 
@@ -56,7 +83,8 @@ impl TruncatedReason {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Common {
     pub wall_ms: f64,
-    /// Process user + system CPU time over the run.
+    /// Process user + system CPU time over the run (with other invocations running in the
+    /// process, theirs too: see `overlap`).
     pub cpu_ms: f64,
     /// cpu_ms ÷ wall_ms: the vCPUs the run kept busy on average; null for runs under 1 ms.
     pub effective_vcpu: Option<f64>,

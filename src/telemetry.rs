@@ -43,11 +43,28 @@ pub struct Metric {
     pub name: &'static str,
     pub unit: Unit,
     pub value: f64,
+    /// Measured for the whole process (CPU time, page faults): left out of the record when
+    /// other invocations ran in the process meanwhile (`overlap.figures_shared`), so a metric
+    /// never mixes one invocation's figure with several's.
+    pub process_wide: bool,
 }
 
 impl Metric {
     pub fn new(name: &'static str, unit: Unit, value: f64) -> Self {
-        Self { name, unit, value }
+        Self {
+            name,
+            unit,
+            value,
+            process_wide: false,
+        }
+    }
+
+    /// A figure of the whole process (see [`Metric::process_wide`]).
+    pub fn process_wide(name: &'static str, unit: Unit, value: f64) -> Self {
+        Self {
+            process_wide: true,
+            ..Self::new(name, unit, value)
+        }
     }
 }
 
@@ -56,13 +73,21 @@ pub fn emf_record(response: &Response, timestamp_ms: u64) -> Value {
     let s = response.result.common();
     let mut metrics = vec![
         Metric::new("WallMs", Unit::Milliseconds, s.wall_ms),
-        Metric::new("CpuMs", Unit::Milliseconds, s.cpu_ms),
-        Metric::new("NewPages", Unit::Count, s.new_pages as f64),
+        Metric::process_wide("CpuMs", Unit::Milliseconds, s.cpu_ms),
+        Metric::process_wide("NewPages", Unit::Count, s.new_pages as f64),
+        Metric::new(
+            "OverlapMax",
+            Unit::Count,
+            response.overlap.others_max as f64,
+        ),
     ];
     if let Some(v) = s.effective_vcpu {
-        metrics.push(Metric::new("EffectiveVcpu", Unit::None, v));
+        metrics.push(Metric::process_wide("EffectiveVcpu", Unit::None, v));
     }
     metrics.extend(response.result.metrics());
+    if response.overlap.figures_shared {
+        metrics.retain(|m| !m.process_wide);
+    }
     let memory = response
         .environment
         .memory_mb
@@ -175,12 +200,33 @@ mod tests {
         crate::handle(event, Deadline::none()).await.unwrap().0
     }
 
+    fn names(rec: &Value) -> Vec<&str> {
+        rec["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect()
+    }
+
+    /// As if nothing else ran in the process (the tests of this binary run in parallel).
+    fn alone(mut r: Response) -> Response {
+        r.overlap.others_at_start = 0;
+        r.overlap.others_max = 0;
+        r.overlap.others_total = 0;
+        r.overlap.figures_shared = false;
+        r.overlap.shared_figures.clear();
+        r
+    }
+
     #[tokio::test]
     async fn emf_record_declares_every_metric_it_carries() {
-        let r = respond(
-            json!({"workload": "pbkdf2", "iterations": 300, "passwords": 2, "threads": [1, 2]}),
-        )
-        .await;
+        let r = alone(
+            respond(
+                json!({"workload": "pbkdf2", "iterations": 300, "passwords": 2, "threads": [1, 2]}),
+            )
+            .await,
+        );
         let rec = emf_record(&r, 1_700_000_000_000);
         let cw = &rec["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], NAMESPACE);
@@ -201,6 +247,7 @@ mod tests {
             "WallMs",
             "CpuMs",
             "NewPages",
+            "OverlapMax",
             "Pbkdf2IterationsPerS",
             "Pbkdf2Speedup",
         ] {
@@ -217,6 +264,33 @@ mod tests {
             "keep the record small: {}",
             rec.to_string().len()
         );
+    }
+
+    /// With other invocations in the process, a process-wide figure would mix theirs into a
+    /// metric: it is left out, the per-invocation ones stay.
+    #[tokio::test]
+    async fn shared_figures_are_not_published_as_metrics() {
+        let r = alone(
+            respond(
+                json!({"workload": "pbkdf2", "iterations": 300, "passwords": 2, "threads": [1]}),
+            )
+            .await,
+        );
+        let mut shared = r.clone();
+        shared.overlap.others_total = 3;
+        shared.overlap.others_max = 2;
+        shared.overlap.figures_shared = true;
+        let rec = emf_record(&shared, 1_700_000_000_000);
+        let n = names(&rec);
+        for gone in ["CpuMs", "NewPages", "EffectiveVcpu"] {
+            assert!(!n.contains(&gone), "{gone} published while shared: {n:?}");
+            assert!(rec.get(gone).is_none(), "{rec}");
+        }
+        for kept in ["WallMs", "OverlapMax", "Pbkdf2IterationsPerS"] {
+            assert!(n.contains(&kept), "{kept} missing: {n:?}");
+        }
+        assert_eq!(rec["OverlapMax"], json!(2.0));
+        assert!(names(&emf_record(&r, 1)).contains(&"CpuMs"));
     }
 
     #[tokio::test]

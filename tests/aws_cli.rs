@@ -112,7 +112,10 @@ fn create_stub_stack(moto: &Moto, dir: &Path, stack: &str, state_machine_arn: &s
     let mut values = serde_json::Map::new();
     for name in template_output_names() {
         let value = match name.as_str() {
-            "Arm64FunctionName" | "X86FunctionName" => "lambda-probe".to_string(),
+            "Arm64FunctionName"
+            | "X86FunctionName"
+            | "Arm64LmiFunctionName"
+            | "X86LmiFunctionName" => "lambda-probe".to_string(),
             n if n.ends_with("FunctionArn") => {
                 format!("arn:aws:lambda:{REGION}:123456789012:function:lambda-probe-{n}")
             }
@@ -237,6 +240,12 @@ fn readme_invoke_lines_and_make_invoke_work_against_the_emulator() {
     assert!(stdout.contains("pbkdf2 · arch"), "{stdout}");
     assert!(stdout.contains("levels: "), "{stdout}");
     assert!(stdout.contains("REPORT: no log tail"), "{stdout}");
+    assert!(
+        !out_dir
+            .join("invoke-pbkdf2-single-x86_64-tail.json")
+            .exists(),
+        "no tail, no tail file"
+    );
     let r: Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join("invoke-pbkdf2-single-x86_64.json")).unwrap(),
     )
@@ -675,6 +684,61 @@ fn make_invoke_memory_sets_the_size_and_waits_before_invoking() {
         "update, wait, then invoke: {seen:?}"
     );
     assert!(out_dir.join("invoke-env-arm64-512mb.json").exists());
+    // The tail is saved for `report`, in filter-log-events' shape, with the architecture and
+    // workload of the response of the same invocation (this machine's, whatever ARCH said).
+    let tail_path = out_dir.join("invoke-env-arm64-512mb-tail.json");
+    let tail: Value = serde_json::from_str(&std::fs::read_to_string(&tail_path).unwrap()).unwrap();
+    let response: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("invoke-env-arm64-512mb.json")).unwrap(),
+    )
+    .unwrap();
+    let arch =
+        lambda_probe::lambda_model::Arch::parse(response["environment"]["arch"].as_str().unwrap())
+            .unwrap()
+            .name();
+    assert_eq!(
+        (
+            tail["architecture"].as_str(),
+            tail["workload"].as_str(),
+            tail["functionName"].as_str()
+        ),
+        (Some(arch), Some("env"), Some("lambda-probe")),
+        "{tail}"
+    );
+    let messages: Vec<&str> = tail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "START RequestId: 1 Version: $LATEST",
+            "REPORT RequestId: 1\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 512 MB\tMax Memory Used: 21 MB\t"
+        ]
+    );
+    // `make report IN="out/invoke-*.json"` reads the response and its REPORT line, side by side.
+    let (ok, md, stderr) = common::tools_report(
+        &[
+            out_dir.join("invoke-env-arm64-512mb.json"),
+            tail_path.clone(),
+        ],
+        &dir.join("report"),
+    );
+    assert!(ok, "{stderr}");
+    // The probe's own run stands beside it at its own memory size (the emulator fakes 4,096 MB,
+    // where this REPORT line, written here, says 512).
+    let wall = response["summary"]["wall_ms"].as_f64().unwrap();
+    let probe = if response["environment"]["memory_mb"] == 512 {
+        format!("1 | {wall:.3}")
+    } else {
+        "0 | –".to_string()
+    };
+    let row = format!(
+        "| {arch} | 512 | env | 1 | 12.34 | 12.34 | 13 | 21 / 21 | 4.1 | 0 | – | {probe} |"
+    );
+    assert!(md.contains(&row), "{row}\n{md}");
 
     // Already at that size: no update.
     let before = split.seen.lock().unwrap().len();
@@ -683,4 +747,137 @@ fn make_invoke_memory_sets_the_size_and_waits_before_invoking() {
     assert!(text(&o).contains("already 512 MB"), "{}", text(&o));
     let again = split.seen.lock().unwrap()[before..].to_vec();
     assert!(!again.iter().any(|r| r.starts_with("PUT ")), "{again:?}");
+}
+
+/// The shell block docs/managed-instances.md marks with `<!-- test:lmi-invoke -->`.
+fn lmi_invoke_block() -> String {
+    let doc = std::fs::read_to_string(repo().join("docs/managed-instances.md")).unwrap();
+    let after = doc
+        .split("<!-- test:lmi-invoke -->")
+        .nth(1)
+        .expect("docs/managed-instances.md has no <!-- test:lmi-invoke --> block");
+    let body = after.split_once("```sh\n").expect("a ```sh block").1;
+    body.split_once("\n```")
+        .expect("the block ends")
+        .0
+        .to_string()
+}
+
+/// docs/managed-instances.md's K parallel `aws lambda invoke` and `make invoke-lmi`, against the
+/// emulator (several function processes: `cargo lambda watch --concurrency 4`).
+#[test]
+fn lmi_invoke_lines_and_make_invoke_lmi_work_against_the_emulator() {
+    let watch = Watch::start_with(&["--concurrency", "4"], &[]);
+    let moto = start_moto();
+    let dir = scratch("invoke-lmi");
+    quick_payloads(&dir);
+    create_stub_stack(
+        &moto,
+        &dir,
+        STACK,
+        "arn:aws:states:us-east-1:123456789012:stateMachine:none",
+    );
+    let lambda_url = format!("http://127.0.0.1:{}", watch.port);
+
+    // The document's block, verbatim but for the endpoints.
+    let block = lmi_invoke_block();
+    assert!(
+        block.contains("Arm64LmiFunctionName") && block.contains('&'),
+        "{block}"
+    );
+    let script = block.replace(
+        "aws lambda invoke",
+        &format!("aws lambda invoke --endpoint-url {lambda_url}"),
+    );
+    let o = shell(
+        &script,
+        &dir,
+        &[("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str())],
+    );
+    assert!(
+        o.status.success(),
+        "the LMI invoke block:\n{script}\n{}",
+        text(&o)
+    );
+    for i in 1..=4 {
+        let path = dir.join(format!("lmi-4-{i}.json"));
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        common::assert_response_contract(&r, "pbkdf2");
+    }
+
+    // make invoke-lmi: an experiment of the quick payloads, every level, one line per answer.
+    let lmi_dir = dir.join("bench-payloads/lmi");
+    std::fs::create_dir_all(&lmi_dir).unwrap();
+    let real: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("bench-payloads/lmi/pbkdf2-1-thread.json")).unwrap(),
+    )
+    .unwrap();
+    let mut quick = real.clone();
+    quick["rounds"] = json!(2);
+    std::fs::write(lmi_dir.join("pbkdf2-1-thread.json"), quick.to_string()).unwrap();
+    let out_dir = dir.join("out");
+    let env = [
+        ("AWS_ENDPOINT_URL_CLOUDFORMATION", moto.url.as_str()),
+        ("AWS_ENDPOINT_URL_LAMBDA", lambda_url.as_str()),
+        ("STACK", STACK),
+        ("PROBE_OUT_DIR", out_dir.to_str().unwrap()),
+    ];
+    let make = |args: &str| {
+        shell(
+            &format!("make -s -C {} {args}", repo().display()),
+            &dir,
+            &env,
+        )
+    };
+    let o = make(&format!(
+        "invoke-lmi W={} ARCH=x86_64",
+        lmi_dir.join("pbkdf2-1-thread.json").display()
+    ));
+    assert!(o.status.success(), "make invoke-lmi: {}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("most in one process"), "{stdout}");
+    let lines: Vec<Value> =
+        std::fs::read_to_string(out_dir.join("lmi-pbkdf2-1-thread-x86_64.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let levels: Vec<u64> = real["concurrency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_u64().unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, levels.iter().sum::<u64>() * 2);
+    for r in &lines {
+        common::assert_response_contract(r, "pbkdf2");
+        assert_eq!(r["params"]["iterations"], 2000, "the quick payload");
+    }
+    // One table row per level.
+    for k in levels {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{k} "))),
+            "no row for {k}: {stdout}"
+        );
+    }
+
+    // Mistakes say what to do before any invocation.
+    for (args, needle) in [
+        ("invoke-lmi", "usage: make invoke-lmi"),
+        ("invoke-lmi W=no-such-experiment", "choose one of"),
+    ] {
+        let o = make(args);
+        assert!(!o.status.success(), "make {args} should fail: {}", text(&o));
+        assert!(text(&o).contains(needle), "make {args}: {}", text(&o));
+    }
+    let broken = lmi_dir.join("broken.json");
+    let mut b = quick.clone();
+    b["payload"] = json!("no-such-payload.json");
+    std::fs::write(&broken, b.to_string()).unwrap();
+    let o = make(&format!("invoke-lmi W={}", broken.display()));
+    assert!(!o.status.success());
+    assert!(text(&o).contains("`payload` names"), "{}", text(&o));
 }

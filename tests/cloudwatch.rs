@@ -299,6 +299,38 @@ fn fetch_logs_and_insights_bring_the_lines_home_from_cloudwatch_logs() {
         }
     }
 
+    // The files say their log group and, for the stack's functions, the architecture: a REPORT
+    // line says neither. `report` reads them back: here no result line shares a REPORT line's
+    // request id, so the architecture is the file's and the workload unknown.
+    let arm64 = read(&out.join("logs-arm64.json"));
+    assert_eq!(
+        (
+            arm64["logGroupName"].as_str(),
+            arm64["architecture"].as_str()
+        ),
+        (Some(ARM64_GROUP), Some("arm64"))
+    );
+    let (ok, md, stderr) = common::tools_report(
+        &[out.join("logs-arm64.json"), out.join("logs-x86_64.json")],
+        &dir.join("report"),
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        md.starts_with("# lambda-probe report\n\n3 runs read;"),
+        "{md}"
+    );
+    for row in [
+        // Two REPORT lines in the range, one cold (Init Duration 15.95 ms); 21 of 512 MB used.
+        "| arm64 | 512 | unknown | 2 | 12.34 | 12.34 | 13 | 21 / 21 | 4.1 | 1 | 15.95 | – | – |",
+        "| x86_64 | 512 | unknown | 1 | 12.34 | 12.34 | 13 | 21 / 21 | 4.1 | 1 | 15.95 | – | – |",
+    ] {
+        assert!(md.contains(row), "{row}\n{md}");
+    }
+    assert!(
+        md.contains("Architecture of each REPORT line: 3 from the export's own `architecture`"),
+        "{md}"
+    );
+
     // Small pages give the same file (nextToken followed); one architecture, one file.
     let paged = dir.join("paged");
     let o = aws_py(
@@ -373,6 +405,21 @@ fn fetch_logs_and_insights_bring_the_lines_home_from_cloudwatch_logs() {
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(out.join("insights-report-by-memory.json").exists());
+    // report-lines: every row carries what `report` reads, the message and its group and stream
+    // (moto gives the group's name; Logs Insights "<account>:<group>").
+    let o = make(&format!("insights Q=report-lines {range}"), &moto, &out);
+    assert!(o.status.success(), "{}", text(&o));
+    let answer = read(&out.join("insights-report-lines.json"));
+    let rows = answer["results"].as_array().expect("results");
+    assert!(!rows.is_empty());
+    for row in rows {
+        for field in ["@message", "@log", "@logStream"] {
+            assert!(
+                row.as_array().unwrap().iter().any(|f| f["field"] == field),
+                "{field} missing: {row}"
+            );
+        }
+    }
 
     // Mistakes say what to do.
     for (args, needle) in [

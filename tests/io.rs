@@ -775,3 +775,67 @@ fn every_io_bench_payload_through_the_emulator() {
     }
     assert_eq!(moto.scan(TABLE).len(), written);
 }
+
+/// Eight io invocations at once in one process (Lambda Managed Instances, `run --concurrency`):
+/// the client is built once, by exactly one of them, while the others wait for it; every item
+/// of every invocation lands under its own key prefix; overlapping invocations mark their
+/// process CPU figures as shared.
+#[test]
+fn concurrent_invocations_share_one_client_and_never_each_others_keys() {
+    let moto = Moto::start();
+    moto.create_table(TABLE);
+    let k = 8;
+    let mut cmd = probe_cmd(&["--timeout-ms", "120000", "--concurrency", &k.to_string()]);
+    cmd.env_clear()
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(function_env(&moto.url).iter().map(|(k, v)| (*k, v.clone())));
+    let payload = json!({"workload": "io", "items": 10, "concurrency": [1, 4], "item_bytes": 64});
+    let run = common::run_probe_cmd_lines(
+        cmd,
+        payload.to_string().as_bytes(),
+        Duration::from_secs(180),
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.lines.len(), k);
+    let mut prefixes = Vec::new();
+    let mut built = 0;
+    for r in &run.lines {
+        assert_response_contract(r, "io");
+        let s = &r["summary"];
+        assert_eq!(s["items_written"], 20, "{s}");
+        assert_eq!(s["errors"], 0, "{s}");
+        if s["client_built_this_invocation"] == true {
+            built += 1;
+        }
+        prefixes.push(s["key_prefix"].as_str().unwrap().to_string());
+        assert_eq!(
+            r["environment"]["sandbox_id"],
+            run.lines[0]["environment"]["sandbox_id"]
+        );
+        let o = &r["overlap"];
+        if o["figures_shared"] == true {
+            let shared: Vec<&str> = o["shared_figures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            assert!(shared.contains(&"summary.levels[].cpu_us_per_call"), "{o}");
+        }
+    }
+    assert_eq!(built, 1, "the client must be built exactly once");
+    prefixes.sort();
+    prefixes.dedup();
+    assert_eq!(prefixes.len(), k, "{prefixes:?}");
+    assert_eq!(moto.scan(TABLE).len(), 20 * k);
+    // Released together, they overlapped.
+    assert!(run
+        .lines
+        .iter()
+        .any(|r| r["overlap"]["others_max"].as_u64() > Some(0)));
+}

@@ -599,3 +599,143 @@ fn the_input_checks_catch_what_power_tuning_would_trip_on() {
     assert!(parse(&json!({"workload": "pbkdf2", "iterations": 0})).is_err());
     assert!(parse(&json!({"workload": "no-such-workload"})).is_err());
 }
+
+/// The keys of an LMI experiment (bench-payloads/README.md, "Lambda Managed Instances
+/// experiments"), as scripts/aws.py reads them.
+const LMI_KEYS: [&str; 5] = ["about", "payload", "vcpus", "concurrency", "rounds"];
+/// scripts/aws.py's bounds: rounds per level, invocations per experiment.
+const LMI_MAX_ROUNDS: u64 = 20;
+const LMI_MAX_INVOCATIONS: u64 = 1000;
+
+/// What is wrong with one LMI experiment (`name` its file stem).
+fn lmi_problems(name: &str, e: &Value) -> Vec<String> {
+    use lambda_probe::lambda_model::managed;
+    let mut p = Vec::new();
+    let Some(obj) = e.as_object() else {
+        return vec![format!("{name}: not a JSON object")];
+    };
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort();
+    let mut want = LMI_KEYS.to_vec();
+    want.sort();
+    if keys != want {
+        p.push(format!("{name}: keys {keys:?}, want exactly {want:?}"));
+    }
+    if e["about"].as_str().is_none_or(|a| a.len() <= 20) {
+        p.push(format!("{name}: `about` says what it shows"));
+    }
+    let vcpus = e["vcpus"].as_u64().unwrap_or(0);
+    if vcpus == 0 {
+        p.push(format!("{name}: `vcpus` is a whole number of vCPUs"));
+    }
+    // The payload: a file of bench-payloads/ the probe accepts on an environment of that size.
+    let payload = e["payload"]
+        .as_str()
+        .and_then(|f| bench_payloads().into_iter().find(|(n, _)| n == f));
+    let workload = match &payload {
+        Some((file, v)) => {
+            if let Err(err) = request::parse(
+                v.clone(),
+                Host {
+                    cores: vcpus.max(1) as usize,
+                },
+            ) {
+                p.push(format!("{name}: {file} is refused: {err}"));
+            }
+            workload_of(v)
+        }
+        None => {
+            p.push(format!(
+                "{name}: `payload` must name a file of bench-payloads/, got {}",
+                e["payload"]
+            ));
+            String::new()
+        }
+    };
+    // The levels: ascending from 1, all within one environment at the template's default
+    // concurrency (AWS's Rust default, 8 per vCPU), so a process can serve all of them.
+    let levels: Vec<u64> = e["concurrency"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    let fits = managed::rust_default_concurrency(vcpus as f64) as u64;
+    if levels.is_empty()
+        || levels.len() != e["concurrency"].as_array().map_or(0, Vec::len)
+        || levels[0] != 1
+        || levels.windows(2).any(|w| w[0] >= w[1])
+        || levels.iter().any(|&k| k > fits)
+    {
+        p.push(format!(
+            "{name}: `concurrency` must rise from 1 to at most {fits} (8 per vCPU), got {}",
+            e["concurrency"]
+        ));
+    }
+    // A CPU-bound experiment crosses the vCPUs: 1 up to twice as many.
+    if workload == "pbkdf2" && levels.last() != Some(&(2 * vcpus)) {
+        p.push(format!(
+            "{name}: a pbkdf2 experiment runs up to 2 × vcpus = {} at once",
+            2 * vcpus
+        ));
+    }
+    let rounds = e["rounds"].as_u64().unwrap_or(0);
+    if !(1..=LMI_MAX_ROUNDS).contains(&rounds) {
+        p.push(format!("{name}: `rounds` is 1..={LMI_MAX_ROUNDS}"));
+    }
+    if levels.iter().sum::<u64>() * rounds > LMI_MAX_INVOCATIONS {
+        p.push(format!(
+            "{name}: more than {LMI_MAX_INVOCATIONS} invocations"
+        ));
+    }
+    p
+}
+
+#[test]
+fn every_lmi_experiment_names_a_payload_and_fits_one_environment() {
+    let dir = common::repo().join("bench-payloads/lmi");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("bench-payloads/lmi/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in ["pbkdf2-1-thread", "io-sequential"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "lmi/{want}.json is missing"
+        );
+    }
+    let mut problems = Vec::new();
+    for (name, path) in names.iter().zip(&files) {
+        let e: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        problems.extend(lmi_problems(name, &e));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // The checks fail when they should.
+    let good: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("pbkdf2-1-thread.json")).unwrap())
+            .unwrap();
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 6] = [
+        ("keys", |e| e["colour"] = json!("red")),
+        ("`payload`", |e| e["payload"] = json!("no-such.json")),
+        ("must rise from 1", |e| e["concurrency"] = json!([2, 4])),
+        ("at most 16", |e| e["concurrency"] = json!([1, 2, 4, 32])),
+        ("2 × vcpus", |e| e["concurrency"] = json!([1, 2, 3])),
+        ("`rounds`", |e| e["rounds"] = json!(0)),
+    ];
+    for (needle, edit) in cases {
+        let mut e = good.clone();
+        edit(&mut e);
+        let p = lmi_problems("edited", &e);
+        assert!(
+            p.iter().any(|x| x.contains(needle)),
+            "{needle}: went unnoticed: {p:?}"
+        );
+    }
+}

@@ -132,3 +132,89 @@ fn every_bench_payload_and_every_bad_one_through_the_emulator() {
     assert_eq!(emf["MemoryMB"], "4096");
     assert!(emf["Pbkdf2Speedup"].is_number(), "{emf}");
 }
+
+/// Concurrent invocations through the Runtime API emulator, with AWS_LAMBDA_MAX_CONCURRENCY
+/// asked for. cargo-lambda 1.9's `watch --concurrency N` runs up to N function *processes*, each
+/// given AWS_LAMBDA_MAX_CONCURRENCY=1 (it overrides `--env-var`): it does not serve concurrent
+/// invocations to one process the way Lambda Managed Instances does, so this checks the
+/// run_concurrent door as the emulator can drive it: whatever processes answer, each one's
+/// responses agree with each other (overlap counts recomputed from their windows), every
+/// process has exactly one cold start and its own invocation count, and a process told to serve
+/// one at a time never overlaps. (`tests/concurrency.rs` covers one process serving many.)
+#[test]
+fn concurrent_invocations_through_the_emulator_agree_per_process() {
+    let watch = Watch::start_with(
+        &["--concurrency", "3"],
+        &[("AWS_LAMBDA_MAX_CONCURRENCY", "3")],
+    );
+    // The first invocation compiles and starts a process; then three at once.
+    let warm = watch.invoke(&json!({"workload": "env"}));
+    assert_eq!(warm.status, 200, "{:?}", warm.body);
+    let payload = json!({"workload": "pbkdf2", "hash": "sha256", "iterations": 20000, "passwords": 1, "threads": [1]});
+    let answers: Vec<serde_json::Value> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..3).map(|_| s.spawn(|| watch.invoke(&payload))).collect();
+        calls.into_iter().map(|c| c.join().unwrap().body).collect()
+    });
+    let mut all = vec![warm.body];
+    all.extend(answers);
+    let mut by_sandbox: std::collections::BTreeMap<String, Vec<&serde_json::Value>> =
+        Default::default();
+    for r in &all {
+        let workload = r["workload"].as_str().unwrap_or("?");
+        assert_response_contract(r, workload);
+        by_sandbox
+            .entry(r["environment"]["sandbox_id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(r);
+    }
+    for (sandbox, rs) in &by_sandbox {
+        let mut indexes: Vec<u64> = rs
+            .iter()
+            .map(|r| r["environment"]["invocation_index"].as_u64().unwrap())
+            .collect();
+        indexes.sort();
+        assert_eq!(
+            indexes,
+            (1..=rs.len() as u64).collect::<Vec<_>>(),
+            "{sandbox}"
+        );
+        let cold = rs
+            .iter()
+            .filter(|r| r["environment"]["cold_start"] == true)
+            .count();
+        assert_eq!(cold, 1, "{sandbox}: one cold start per process");
+        let windows: Vec<(f64, f64)> = rs
+            .iter()
+            .map(|r| {
+                (
+                    r["overlap"]["began_us"].as_f64().unwrap(),
+                    r["overlap"]["ended_us"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        for (i, r) in rs.iter().enumerate() {
+            let o = &r["overlap"];
+            let reported = (
+                o["others_at_start"].as_u64().unwrap() as u32,
+                o["others_max"].as_u64().unwrap() as u32,
+                o["others_total"].as_u64().unwrap() as u32,
+            );
+            assert_eq!(
+                reported,
+                common::implied_overlap(&windows, i),
+                "{sandbox}: {o}"
+            );
+            let one_at_a_time = r["environment"]["max_concurrency"].as_u64().unwrap_or(1) <= 1;
+            if one_at_a_time {
+                assert_eq!(reported, (0, 0, 0), "{sandbox}: served one at a time: {o}");
+            }
+        }
+    }
+    eprintln!(
+        "cargo lambda watch --concurrency 3: {} process(es), AWS_LAMBDA_MAX_CONCURRENCY as seen: {:?}",
+        by_sandbox.len(),
+        all.iter()
+            .map(|r| r["environment"]["max_concurrency"].clone())
+            .collect::<Vec<_>>()
+    );
+}

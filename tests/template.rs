@@ -1,12 +1,17 @@
 //! template.yaml, checked for what `sam validate --lint` and `cfn-lint` do not know about this
 //! project: memory and timeout within Lambda's limits, both architectures from one build, Text
 //! logs for Power Tuning, function roles that may only write to their own log group and PutItem
-//! into the io table, and the Power Tuning app scoped to the probe functions.
+//! into the io table, and the Power Tuning app scoped to the probe functions; and the Lambda
+//! Managed Instances variants: off by default, a capacity provider per architecture whose
+//! operator role has AWS's managed policy and nothing else, the ratio and concurrency within
+//! LMI's documented ranges (`lambda_probe::lambda_model::managed`), which the linters check only
+//! after the transform.
 //!
 //! scripts/template_json.py reads the YAML with SAM's own loader (CloudFormation tags such as !Ref
 //! included) and runs the SAM transform offline, so the roles SAM generates are checked as
 //! CloudFormation will create them.
 
+use lambda_probe::lambda_model::managed;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +23,10 @@ const POWER_TUNING_APP: &str =
 const LAMBDA_MIN_MB: i64 = 128;
 const LAMBDA_MAX_MB: i64 = 10_240;
 const LAMBDA_MAX_TIMEOUT_S: i64 = 900;
+/// The least a capacity provider's operator role needs, and all it gets.
+const LMI_OPERATOR_POLICY: &str = "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator";
+/// `MaxVCpuCount` of a capacity provider's scaling configuration (CloudFormation's range).
+const LMI_MAX_VCPU_RANGE: (i64, i64) = (2, 15_000);
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -136,13 +145,17 @@ fn problems(written: &Value, transformed: &Value) -> Vec<String> {
         }
     }
 
-    // --- the functions, as CloudFormation will create them
+    // --- the functions, as CloudFormation will create them (the Lambda Managed Instances ones
+    // are checked the same way, except for their logs and memory, and again below)
     let functions = resources_of_type(transformed, "AWS::Lambda::Function");
     let mut arches = Vec::new();
+    let mut lmi_arches = Vec::new();
     for (name, f) in &functions {
         let props = &f["Properties"];
         let what = |field: &str| format!("{name}.{field}");
+        let lmi = is_lmi(f);
         match props["Architectures"].as_array().map(Vec::as_slice) {
+            Some([a]) if lmi => lmi_arches.push(a.as_str().unwrap_or("?").to_string()),
             Some([a]) => arches.push(a.as_str().unwrap_or("?").to_string()),
             _ => p.push(format!(
                 "{name}: Architectures must name exactly one architecture"
@@ -154,17 +167,28 @@ fn problems(written: &Value, transformed: &Value) -> Vec<String> {
         if props["Handler"] != "bootstrap" {
             p.push(format!("{name}: Handler must be bootstrap"));
         }
-        if props["LoggingConfig"]["LogFormat"] != "Text" {
+        if lmi {
+            if props["LoggingConfig"]["LogFormat"] != "JSON" {
+                p.push(format!(
+                    "{name}: LoggingConfig.LogFormat must be JSON (Lambda Managed Instances log in the structured JSON format)"
+                ));
+            }
+        } else if props["LoggingConfig"]["LogFormat"] != "Text" {
             p.push(format!(
                 "{name}: LoggingConfig.LogFormat must be Text (Power Tuning parses the REPORT line)"
             ));
         }
+        let (min_mb, max_mb) = if lmi {
+            (managed::MIN_MEMORY_MB as i64, managed::MAX_MEMORY_MB as i64)
+        } else {
+            (LAMBDA_MIN_MB, LAMBDA_MAX_MB)
+        };
         check_bounded(
             transformed,
             &what("MemorySize"),
             &props["MemorySize"],
-            LAMBDA_MIN_MB,
-            LAMBDA_MAX_MB,
+            min_mb,
+            max_mb,
             &mut p,
         );
         check_bounded(
@@ -288,6 +312,12 @@ fn problems(written: &Value, transformed: &Value) -> Vec<String> {
             "expected one arm64 and one x86_64 function, got {arches:?}"
         ));
     }
+    lmi_arches.sort();
+    if lmi_arches != ["arm64", "x86_64"] {
+        p.push(format!(
+            "expected one arm64 and one x86_64 Lambda Managed Instances function, got {lmi_arches:?}"
+        ));
+    }
 
     // --- both built from one source by cargo-lambda (only the written template has Metadata
     // and CodeUri as SAM reads them)
@@ -309,6 +339,10 @@ fn problems(written: &Value, transformed: &Value) -> Vec<String> {
             c => c.clone(),
         };
         code_uris.push(code);
+        if is_lmi(f) {
+            // Checked with the capacity providers below.
+            continue;
+        }
         // Each architecture can be switched off, and is on by default.
         let on_by_default = f["Condition"]
             .as_str()
@@ -366,6 +400,15 @@ fn problems(written: &Value, transformed: &Value) -> Vec<String> {
                     let head = pattern.trim_end_matches('*');
                     for (fname, f) in resources_of_type(written, "AWS::Serverless::Function") {
                         let fn_name = f["Properties"]["FunctionName"]["Fn::Sub"].as_str();
+                        if is_lmi(f) {
+                            // Power Tuning cannot tune an LMI function: out of its reach.
+                            if fn_name.is_none_or(|n| n.starts_with(head)) {
+                                p.push(format!(
+                                    "{fname}: a Lambda Managed Instances function must be named outside Power Tuning's lambdaResource {scope:?}, got {fn_name:?}"
+                                ));
+                            }
+                            continue;
+                        }
                         if !fn_name.is_some_and(|n| n.starts_with(head) && n != head) {
                             p.push(format!(
                                 "{fname}: its FunctionName {fn_name:?} is outside Power Tuning's lambdaResource {scope:?}"
@@ -395,9 +438,254 @@ fn problems(written: &Value, transformed: &Value) -> Vec<String> {
         "PowerTuningStateMachineArn",
         "Arm64LogGroupName",
         "X86LogGroupName",
+        "Arm64LmiFunctionName",
+        "X86LmiFunctionName",
     ] {
         if !outputs.contains_key(key) {
             p.push(format!("Outputs.{key} is missing"));
+        }
+    }
+    p.extend(lmi_problems(written, transformed));
+    p
+}
+
+/// A function on Lambda Managed Instances (as written or as transformed).
+fn is_lmi(f: &Value) -> bool {
+    !f["Properties"]["CapacityProviderConfig"].is_null()
+}
+
+/// True when `condition` (a name in Conditions) is false with every parameter at its default:
+/// an `Fn::Equals` of a parameter with a value it does not default to, or an `Fn::And` with
+/// such a member.
+fn off_by_default(t: &Value, condition: &str) -> bool {
+    let c = &t["Conditions"][condition];
+    if let Some(eq) = c["Fn::Equals"].as_array() {
+        return eq.iter().any(|x| {
+            referenced_parameter(t, x).is_some_and(|(_, param)| {
+                eq.iter()
+                    .any(|other| other != x && !other.is_object() && *other != param["Default"])
+            })
+        });
+    }
+    if let Some(all) = c["Fn::And"].as_array() {
+        return all.iter().any(|m| {
+            m["Condition"]
+                .as_str()
+                .is_some_and(|inner| off_by_default(t, inner))
+        });
+    }
+    false
+}
+
+/// The Lambda Managed Instances variants: behind a condition off by default, one capacity
+/// provider and one function per architecture, LMI's ranges, least-privilege roles.
+fn lmi_problems(written: &Value, transformed: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+
+    // --- as written: off by default, and a rule that asks for the VPC when switched on
+    for kind in [
+        "AWS::Serverless::Function",
+        "AWS::Serverless::CapacityProvider",
+    ] {
+        for (name, r) in resources_of_type(written, kind) {
+            if kind.ends_with("Function") && !is_lmi(r) {
+                continue;
+            }
+            let off = r["Condition"]
+                .as_str()
+                .is_some_and(|c| off_by_default(written, c));
+            if !off {
+                p.push(format!(
+                    "{name}: Lambda Managed Instances resources must sit behind a condition that is off by default"
+                ));
+            }
+        }
+    }
+    let vpc_params = ["LmiSubnetIds", "LmiSecurityGroupIds"];
+    let rules = written["Rules"].as_object().cloned().unwrap_or_default();
+    for param in vpc_params {
+        let asked = rules.values().any(|rule| {
+            let cond = &rule["RuleCondition"]["Fn::Equals"];
+            cond.as_array().is_some_and(|eq| {
+                eq.contains(&json!({"Ref": "DeployManagedInstances"}))
+                    && eq.contains(&json!("true"))
+            }) && rule["Assertions"]
+                .to_string()
+                .contains(&format!("\"{param}\""))
+        });
+        if !asked {
+            p.push(format!(
+                "Rules: nothing asks for {param} when DeployManagedInstances is true"
+            ));
+        }
+    }
+
+    // --- as CloudFormation will create them
+    let providers = resources_of_type(transformed, "AWS::Lambda::CapacityProvider");
+    let mut provider_arches = Vec::new();
+    for (name, cp) in &providers {
+        let props = &cp["Properties"];
+        match props["InstanceRequirements"]["Architectures"]
+            .as_array()
+            .map(Vec::as_slice)
+        {
+            Some([a]) => provider_arches.push(a.as_str().unwrap_or("?").to_string()),
+            _ => p.push(format!(
+                "{name}: InstanceRequirements.Architectures must name exactly one architecture"
+            )),
+        }
+        for key in ["SubnetIds", "SecurityGroupIds"] {
+            let ok = referenced_parameter(transformed, &props["VpcConfig"][key]).is_some_and(
+                |(_, d)| {
+                    d["Type"] == "CommaDelimitedList"
+                        || d["Type"].as_str().is_some_and(|t| t.starts_with("List<"))
+                },
+            );
+            if !ok {
+                p.push(format!(
+                    "{name}: VpcConfig.{key} must be a list parameter of the template"
+                ));
+            }
+        }
+        let (lo, hi) = LMI_MAX_VCPU_RANGE;
+        check_bounded(
+            transformed,
+            &format!("{name}.MaxVCpuCount"),
+            &props["CapacityProviderScalingConfig"]["MaxVCpuCount"],
+            lo,
+            hi,
+            &mut p,
+        );
+        // The operator role: AWS's managed policy for it, trusted by Lambda, nothing more.
+        let Some(role) =
+            props["PermissionsConfig"]["CapacityProviderOperatorRoleArn"]["Fn::GetAtt"][0].as_str()
+        else {
+            p.push(format!(
+                "{name}: the operator role must be a role of this template"
+            ));
+            continue;
+        };
+        let rp = &transformed["Resources"][role]["Properties"];
+        if rp["ManagedPolicyArns"] != json!([LMI_OPERATOR_POLICY]) {
+            p.push(format!(
+                "{role}: managed policies must be exactly [AWSLambdaManagedEC2ResourceOperator], got {}",
+                rp["ManagedPolicyArns"]
+            ));
+        }
+        if !rp["Policies"].is_null() || !rp["PermissionsBoundary"].is_null() {
+            p.push(format!("{role}: an operator role has no inline policy"));
+        }
+        let trust = &rp["AssumeRolePolicyDocument"]["Statement"];
+        let trusted: Vec<&Value> = trust
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| &s["Principal"])
+            .collect();
+        if trusted != [&json!({"Service": ["lambda.amazonaws.com"]})] {
+            p.push(format!(
+                "{role}: only lambda.amazonaws.com may assume the operator role, got {trust}"
+            ));
+        }
+        for kind in [
+            "AWS::IAM::Policy",
+            "AWS::IAM::ManagedPolicy",
+            "AWS::IAM::RolePolicy",
+        ] {
+            for (pname, pol) in resources_of_type(transformed, kind) {
+                if pol["Properties"]
+                    .to_string()
+                    .contains(&format!("\"{role}\""))
+                {
+                    p.push(format!("{pname} ({kind}) adds permissions to {role}"));
+                }
+            }
+        }
+    }
+    provider_arches.sort();
+    if provider_arches != ["arm64", "x86_64"] {
+        p.push(format!(
+            "expected one arm64 and one x86_64 capacity provider, got {provider_arches:?}"
+        ));
+    }
+
+    for (name, f) in resources_of_type(transformed, "AWS::Lambda::Function") {
+        if !is_lmi(f) {
+            continue;
+        }
+        let props = &f["Properties"];
+        let cfg = &props["CapacityProviderConfig"]["LambdaManagedInstancesCapacityProviderConfig"];
+        // Its provider is this template's, for its own architecture.
+        let arn = cfg["CapacityProviderArn"]["Fn::Sub"].as_str().unwrap_or("");
+        let provider = arn
+            .strip_prefix(
+                "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:capacity-provider:${",
+            )
+            .and_then(|rest| rest.strip_suffix('}'))
+            .or_else(|| cfg["CapacityProviderArn"]["Fn::GetAtt"][0].as_str());
+        match provider.and_then(|cp| providers.iter().find(|(n, _)| n.as_str() == cp)) {
+            Some((cp, r)) => {
+                if r["Properties"]["InstanceRequirements"]["Architectures"]
+                    != props["Architectures"]
+                {
+                    p.push(format!(
+                        "{name}: its capacity provider {cp} runs another architecture"
+                    ));
+                }
+                if r["Condition"] != f["Condition"] {
+                    p.push(format!(
+                        "{name}: its capacity provider {cp} must share its Condition"
+                    ));
+                }
+            }
+            None => p.push(format!(
+                "{name}: CapacityProviderArn must be a capacity provider of this template, got {}",
+                cfg["CapacityProviderArn"]
+            )),
+        }
+        // The ratio: a parameter offering only what AWS supports.
+        let ratio = &cfg["ExecutionEnvironmentMemoryGiBPerVCpu"];
+        match referenced_parameter(transformed, ratio) {
+            Some((pname, d)) => {
+                let allowed: Vec<f64> = d["AllowedValues"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+                    .collect();
+                let default = d["Default"]
+                    .as_f64()
+                    .or_else(|| d["Default"].as_str()?.parse().ok());
+                if allowed.is_empty()
+                    || allowed
+                        .iter()
+                        .any(|&r| managed::check_gib_per_vcpu(r).is_err())
+                    || !default.is_some_and(|x| allowed.contains(&x))
+                {
+                    p.push(format!(
+                        "{name}.ExecutionEnvironmentMemoryGiBPerVCpu: parameter {pname} must allow only {:?} and default to one of them, got {} (default {})",
+                        managed::SUPPORTED_GIB_PER_VCPU, d["AllowedValues"], d["Default"]
+                    ));
+                }
+            }
+            None => p.push(format!(
+                "{name}.ExecutionEnvironmentMemoryGiBPerVCpu must be a template parameter"
+            )),
+        }
+        check_bounded(
+            transformed,
+            &format!("{name}.PerExecutionEnvironmentMaxConcurrency"),
+            &cfg["PerExecutionEnvironmentMaxConcurrency"],
+            managed::MIN_CONCURRENCY as i64,
+            managed::MAX_CONCURRENCY as i64,
+            &mut p,
+        );
+        for key in ["VpcConfig", "ProvisionedConcurrencyConfig"] {
+            if !props[key].is_null() {
+                p.push(format!(
+                    "{name}: {key} does not go with a capacity provider"
+                ));
+            }
         }
     }
     p
@@ -482,6 +770,69 @@ fn the_template_checks_catch_each_broken_rule() {
                 .as_object_mut()
                 .unwrap()
                 .remove("X86FunctionArn");
+        }),
+        // --- Lambda Managed Instances
+        ("off by default", |w, _| {
+            w["Parameters"]["DeployManagedInstances"]["Default"] = json!("true");
+        }),
+        ("Rules: nothing asks for LmiSubnetIds", |w, _| {
+            w["Rules"]
+                .as_object_mut()
+                .unwrap()
+                .remove("ManagedInstancesNeedAVpc");
+        }),
+        ("ExecutionEnvironmentMemoryGiBPerVCpu", |_, t| {
+            t["Parameters"]["LmiMemoryGiBPerVCpu"]["AllowedValues"] = json!([2, 3, 4]);
+        }),
+        ("ExecutionEnvironmentMemoryGiBPerVCpu", |_, t| {
+            t["Parameters"]["LmiMemoryGiBPerVCpu"]["Default"] = json!(6);
+        }),
+        ("PerExecutionEnvironmentMaxConcurrency", |_, t| {
+            t["Parameters"]["LmiMaxConcurrency"]["MaxValue"] = json!(2000);
+        }),
+        ("Arm64LmiFunction.MemorySize", |_, t| {
+            t["Resources"]["Arm64LmiFunction"]["Properties"]["MemorySize"] = json!(1024);
+        }),
+        ("must be JSON", |_, t| {
+            t["Resources"]["X86LmiFunction"]["Properties"]["LoggingConfig"]["LogFormat"] =
+                json!("Text");
+        }),
+        ("AWSLambdaManagedEC2ResourceOperator", |_, t| {
+            t["Resources"]["Arm64CapacityProviderOperatorRole"]["Properties"]["ManagedPolicyArns"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("arn:aws:iam::aws:policy/AdministratorAccess"));
+        }),
+        ("only lambda.amazonaws.com", |_, t| {
+            t["Resources"]["X86CapacityProviderOperatorRole"]["Properties"]
+                ["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] =
+                json!({"Service": ["ec2.amazonaws.com"]});
+        }),
+        ("runs another architecture", |_, t| {
+            t["Resources"]["Arm64CapacityProvider"]["Properties"]["InstanceRequirements"]
+                ["Architectures"] = json!(["x86_64"]);
+        }),
+        ("MaxVCpuCount", |_, t| {
+            t["Resources"]["X86CapacityProvider"]["Properties"]["CapacityProviderScalingConfig"]
+                ["MaxVCpuCount"] = json!(1);
+        }),
+        ("outside Power Tuning", |w, _| {
+            w["Resources"]["Arm64LmiFunction"]["Properties"]["FunctionName"] =
+                json!({"Fn::Sub": "${AWS::StackName}-probe-lmi-arm64"});
+        }),
+        ("dynamodb:PutItem", |_, t| {
+            t["Resources"]["X86LmiFunctionRole"]["Properties"]["Policies"][1]["PolicyDocument"]
+                ["Statement"][0]["Action"] = json!("dynamodb:*");
+        }),
+        ("own log group", |_, t| {
+            t["Resources"]["Arm64LmiFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                ["Statement"][0]["Resource"] = json!({"Fn::GetAtt": ["Arm64LogGroup", "Arn"]});
+        }),
+        ("Outputs.Arm64LmiFunctionName", |w, _| {
+            w["Outputs"]
+                .as_object_mut()
+                .unwrap()
+                .remove("Arm64LmiFunctionName");
         }),
     ];
     for (needle, edit) in cases {

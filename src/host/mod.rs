@@ -5,11 +5,13 @@
 
 pub mod cgroup;
 pub mod cpu;
+pub mod overlap;
 pub mod process;
 
 pub use cgroup::{CgroupLimits, CgroupVersion};
 pub use cpu::{page_size_bytes, sandbox_cores};
-pub use process::{begin_invocation, mark_process_start, sandbox_id, Invocation};
+pub use overlap::Overlap;
+pub use process::{begin_invocation, mark_process_start, sandbox_id, since_start_us, Invocation};
 
 use crate::measure::stats::round;
 use schemars::JsonSchema;
@@ -21,6 +23,10 @@ pub struct Environment {
     pub arch: String,
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; null outside Lambda.
     pub memory_mb: Option<u32>,
+    /// `AWS_LAMBDA_MAX_CONCURRENCY`: the invocations Lambda may send this process at once
+    /// (Lambda Managed Instances, where the runtime starts that many workers); null where it
+    /// is not set (on-demand Lambda: one at a time).
+    pub max_concurrency: Option<u32>,
     /// What `std::thread::available_parallelism` says (it honours affinity and cgroup quota).
     pub visible_cores: usize,
     /// Cores online in the kernel (`_SC_NPROCESSORS_ONLN`).
@@ -59,6 +65,7 @@ pub fn snapshot(invocation: Invocation, during_run: RunCounters) -> Environment 
     Environment {
         arch: std::env::consts::ARCH.to_string(),
         memory_mb: lambda_memory_mb(),
+        max_concurrency: lambda_max_concurrency(),
         visible_cores: cpu::visible_cores(),
         online_cores: cpu::online_cores(),
         affinity_cores: cpu::affinity_cores(),
@@ -81,6 +88,14 @@ pub fn lambda_memory_mb() -> Option<u32> {
     std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
         .ok()
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// `AWS_LAMBDA_MAX_CONCURRENCY` as the runtime reads it (a number above 0), else `None`.
+pub fn lambda_max_concurrency() -> Option<u32> {
+    std::env::var("AWS_LAMBDA_MAX_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&c| c > 0)
 }
 
 fn read_trimmed(path: &str) -> Option<String> {

@@ -56,7 +56,9 @@ pub struct Invocation {
     pub init_ms: f64,
 }
 
-/// Counts this invocation; call once at the top of every invocation.
+/// Counts this invocation; call once at the top of every invocation. Safe when many start at
+/// once (Lambda Managed Instances): the counter is atomic, so indexes are unique and exactly
+/// one invocation per process has `cold_start` true.
 pub fn begin_invocation() -> Invocation {
     let p = process();
     let index = INVOCATIONS.fetch_add(1, Ordering::SeqCst) + 1;
@@ -66,6 +68,12 @@ pub fn begin_invocation() -> Invocation {
         cold_start: index == 1,
         init_ms: crate::measure::stats::round(init_ms, 3),
     }
+}
+
+/// `at` on the process's own clock: µs since the process started (`mark_process_start`). The
+/// clock of `overlap.began_us`/`ended_us` and of the memory workloads' `memory_lock`.
+pub fn since_start_us(at: Instant) -> f64 {
+    at.saturating_duration_since(process().started).as_nanos() as f64 / 1000.0
 }
 
 /// This process's sandbox id (as in `environment.sandbox_id`).

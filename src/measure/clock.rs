@@ -27,10 +27,16 @@ impl Stopwatch {
 
 /// CPU time consumed by the calling thread, in µs (`CLOCK_THREAD_CPUTIME_ID`).
 pub fn thread_cpu_us() -> u64 {
-    clock_us(libc::CLOCK_THREAD_CPUTIME_ID)
+    thread_cpu_ns() / 1_000
 }
 
-fn clock_us(clock: libc::clockid_t) -> u64 {
+/// CPU time consumed by the calling thread, in ns: exact at the time of the call (the kernel
+/// brings the running thread's account up to date before it answers).
+pub fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -40,7 +46,7 @@ fn clock_us(clock: libc::clockid_t) -> u64 {
     if rc != 0 {
         return 0;
     }
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// What `getrusage(RUSAGE_SELF)` says about the whole process at one instant.
@@ -209,6 +215,12 @@ mod tests {
         assert!(
             busy <= elapsed_us + 1_000,
             "one thread used {busy} µs of CPU in {elapsed_us} µs"
+        );
+        // The ns clock is the same clock.
+        let (us, ns) = (thread_cpu_us(), thread_cpu_ns());
+        assert!(
+            ns / 1_000 >= us && ns / 1_000 - us < 10_000,
+            "{us} µs, {ns} ns"
         );
     }
 

@@ -10,7 +10,7 @@
 
 use super::memory::{
     guarded, jemalloc_settings, jemalloc_stats, paint, purge_all_arenas, release, JemallocSettings,
-    JemallocStats,
+    JemallocStats, MemoryLock,
 };
 use super::{check_range, Context, Host, Outcome, Phase, Plotted, Run, Workload};
 use crate::budget::{Budget, Fit, Need};
@@ -131,6 +131,12 @@ impl AllocParams {
 
 impl Workload for Alloc {
     const NAME: &'static str = "alloc";
+    const PROCESS_WIDE: &'static [&'static str] = &[
+        "samples[].new_pages",
+        "summary.passes[].new_pages_per_mib",
+        "summary.passes[].jemalloc_held",
+        "summary.passes[].jemalloc_freed",
+    ];
     const ABOUT: &'static str = "100 buffers of 1 MiB allocated, painted with memset, freed, and again: first touch against reuse (jemalloc), purged reuse, raw mmap; µs per MiB and new pages per buffer: the 2020 \"memory allocation in cloud functions\" experiment";
     type Input = AllocParams;
     type Params = AllocParams;
@@ -155,15 +161,18 @@ impl Workload for Alloc {
         params: AllocParams,
         ctx: Context,
     ) -> Result<Outcome<Figures, BufferSample>, ProbeError> {
-        guarded(
-            Self::need(&params, crate::host::page_size_bytes()),
-            move |budget| {
-                let mut out = run(&params, ctx.deadline)?;
-                out.figures.memory_budget = budget;
-                Ok(out)
-            },
-        )
-        .await
+        let need = Self::need(&params, crate::host::page_size_bytes());
+        let deadline = ctx.deadline;
+        let p = params.clone();
+        let (out, lock) = guarded(need, deadline, move |budget| {
+            let mut out = run(&p, deadline)?;
+            out.figures.memory_budget = budget;
+            Ok(out)
+        })
+        .await?;
+        let mut out = out.unwrap_or_else(|| not_run(&params));
+        out.figures.memory_lock = lock;
+        Ok(out)
     }
 
     /// `reuse 100x1048576 passes=2`.
@@ -190,7 +199,7 @@ impl Workload for Alloc {
                 m.push(Metric::new("ReuseUsPerMiB", Unit::Microseconds, v));
             }
             if let Some(v) = p2.new_pages_per_mib {
-                m.push(Metric::new("ReuseNewPagesPerMiB", Unit::Count, v));
+                m.push(Metric::process_wide("ReuseNewPagesPerMiB", Unit::Count, v));
             }
         }
         m
@@ -374,8 +383,12 @@ pub struct Figures {
     pub buffer_mib: f64,
     pub passes: Vec<PassFigures>,
     pub jemalloc: JemallocSettings,
-    /// The memory the request was checked against before it ran.
+    /// The memory the request was checked against before it ran (when the deadline came
+    /// while it waited for another memory workload, nothing ran: the budget then is a reading
+    /// of that moment, checked against nothing).
     pub memory_budget: Budget,
+    /// Whether it waited for another memory workload of the process, and when it ran.
+    pub memory_lock: MemoryLock,
 }
 
 /// Bytes of bookkeeping per buffer per pass, and per buffer (touched range + held pointer).
@@ -527,9 +540,27 @@ pub fn run(
             jemalloc: settings,
             // Filled in by the guard that ran this (`Workload::run`).
             memory_budget: Budget::default(),
+            memory_lock: MemoryLock::default(),
         },
         truncated,
     })
+}
+
+/// The answer when the deadline came while another memory workload of the process ran:
+/// nothing allocated, nothing measured.
+fn not_run(p: &AllocParams) -> Outcome<Figures, BufferSample> {
+    Outcome {
+        samples: Vec::new(),
+        figures: Figures {
+            mode: p.mode,
+            buffer_mib: round(p.buffer_bytes as f64 / MIB, 6),
+            passes: Vec::new(),
+            jemalloc: jemalloc_settings(),
+            memory_budget: Budget::read().unwrap_or_default(),
+            memory_lock: MemoryLock::default(),
+        },
+        truncated: Some(TruncatedReason::Deadline),
+    }
 }
 
 fn purge(pass: u32) -> Result<(), ProbeError> {

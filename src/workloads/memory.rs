@@ -3,9 +3,13 @@
 
 use crate::budget::{Budget, Need};
 use crate::error::ProbeError;
+use crate::host::since_start_us;
+use crate::measure::stats::round;
+use crate::measure::Deadline;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::ffi::c_void;
+use std::time::Instant;
 use tikv_jemalloc_ctl::raw;
 
 /// Writes `byte` over `len` bytes at `ptr` with libc's `memset` (what `write_bytes` lowers to).
@@ -92,23 +96,89 @@ impl Drop for Mapping {
 
 // ---------------------------------------------------------------- the memory guard
 
-/// Runs a memory workload on the blocking pool: first hands freed memory back (so the guard
+/// One memory workload at a time per process. alloc and memset purge jemalloc's arenas and
+/// count the page faults of the whole process, and the guard compares a request with the
+/// memory the process has now: two of them at once (Lambda Managed Instances serves several
+/// invocations in one process) would purge each other's pages, count each other's faults and
+/// both pass a guard that only one fits. They wait for each other instead, and say so.
+static MEMORY_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How a memory workload shared the process with the others: `summary.memory_lock`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct MemoryLock {
+    /// True when another memory workload of this process was running when this one asked to
+    /// run: it waited for it to finish.
+    pub waited: bool,
+    /// Time spent waiting (part of `summary.wall_ms`).
+    pub wait_ms: f64,
+    /// When this run held the process's memory workloads to itself, in µs since the process
+    /// started (the clock of `overlap`): no other memory workload ran in between. Null when
+    /// the deadline came while it waited (nothing ran: `truncated_reason` is `deadline`).
+    pub held_from_us: Option<f64>,
+    pub held_until_us: Option<f64>,
+}
+
+/// Runs a memory workload on the blocking pool, alone among the memory workloads of this
+/// process (waiting at most until `deadline`): first hands freed memory back (so the guard
 /// sees the probe's true footprint, and pass 1 is a first touch even in a warm sandbox), then
 /// checks the request's need against the function's memory (`OverBudget` when it does not
-/// fit), then runs `work` with the budget it was checked against.
+/// fit), then runs `work` with the budget it was checked against. `None` when the deadline
+/// came before the other memory workloads were done: nothing ran.
 pub async fn guarded<T: Send + 'static>(
     need: Option<Need>,
+    deadline: Deadline,
     work: impl FnOnce(Budget) -> Result<T, ProbeError> + Send + 'static,
-) -> Result<T, ProbeError> {
-    super::blocking(move || {
-        release()?;
-        let budget = Budget::read()?;
-        if let Some(need) = &need {
-            budget.check(need)?;
+) -> Result<(Option<T>, MemoryLock), ProbeError> {
+    let asked = Instant::now();
+    let (held, waited) = match MEMORY_LOCK.try_lock() {
+        Ok(held) => (held, false),
+        Err(_) => {
+            let wait = MEMORY_LOCK.lock();
+            let held = match deadline.remaining() {
+                None => Some(wait.await),
+                Some(left) => tokio::time::timeout(left, wait).await.ok(),
+            };
+            match held {
+                Some(held) => (held, true),
+                None => {
+                    let lock = MemoryLock {
+                        waited: true,
+                        wait_ms: elapsed_ms(asked),
+                        held_from_us: None,
+                        held_until_us: None,
+                    };
+                    return Ok((None, lock));
+                }
+            }
         }
-        work(budget)
+    };
+    let wait_ms = elapsed_ms(asked);
+    let (out, from, until) = super::blocking(move || {
+        let from = Instant::now();
+        let out = release().and_then(|()| {
+            let budget = Budget::read()?;
+            if let Some(need) = &need {
+                budget.check(need)?;
+            }
+            work(budget)
+        });
+        let until = Instant::now();
+        // Let the next memory workload in only now, after the end was read.
+        drop(held);
+        (out, from, until)
     })
-    .await?
+    .await?;
+    let lock = MemoryLock {
+        waited,
+        wait_ms,
+        held_from_us: Some(round(since_start_us(from), 3)),
+        held_until_us: Some(round(since_start_us(until), 3)),
+    };
+    out.map(|t| (Some(t), lock))
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    round(since.elapsed().as_secs_f64() * 1000.0, 3)
 }
 
 /// Gives freed memory back before a run. The thread's cache of freed small objects goes first:
@@ -318,6 +388,43 @@ mod tests {
     fn an_impossible_mapping_is_an_error_not_a_crash() {
         let e = Mapping::new(usize::MAX / 2).err().unwrap();
         assert!(e.contains("mmap"), "{e}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_workloads_take_turns_and_stop_waiting_at_the_deadline() {
+        use std::time::Duration;
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let first = tokio::spawn(guarded(None, Deadline::none(), move |_| {
+            started_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            Ok("first")
+        }));
+        // The first holds the lock (other tests of this binary may have held it before).
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        let second = tokio::spawn(guarded(None, Deadline::none(), |_| Ok("second")));
+        // 100 ms of usable time (the deadline keeps a 500 ms margin): it gives up waiting.
+        let late = guarded(None, Deadline::after(Duration::from_millis(600)), |_| {
+            Ok("late")
+        })
+        .await
+        .unwrap();
+        assert_eq!(late.0, None, "ran without the lock");
+        assert!(
+            late.1.waited && late.1.held_from_us.is_none(),
+            "{:?}",
+            late.1
+        );
+        assert!(late.1.wait_ms >= 50.0, "{:?}", late.1);
+
+        let (first, a) = first.await.unwrap().unwrap();
+        let (second, b) = second.await.unwrap().unwrap();
+        assert_eq!((first, second), (Some("first"), Some("second")));
+        assert!(b.waited && b.wait_ms > 100.0, "{b:?}");
+        let (a_until, b_from) = (a.held_until_us.unwrap(), b.held_from_us.unwrap());
+        assert!(a.held_from_us.unwrap() + 250_000.0 <= a_until, "{a:?}");
+        assert!(a_until <= b_from, "ran at once: {a:?} {b:?}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! mapping every repeat (first-touch bandwidth: page faults included). The memory comes
 //! straight from the kernel (`mmap`), so the allocator's settings play no part.
 
-use super::memory::{guarded, Mapping};
+use super::memory::{guarded, Mapping, MemoryLock};
 use super::{check_range, Context, Host, Outcome, Phase, Plotted, Run, Workload};
 use crate::budget::{Budget, Fit, Need};
 use crate::error::ProbeError;
@@ -56,6 +56,11 @@ fn default_repeats() -> u32 {
 
 impl Workload for Memset {
     const NAME: &'static str = "memset";
+    const PROCESS_WIDE: &'static [&'static str] = &[
+        "samples[].new_pages",
+        "summary.new_pages_per_mib",
+        "summary.warmup_new_pages",
+    ];
     const ABOUT: &'static str =
         "memset bandwidth in GB/s, on touched memory or on freshly mapped memory (first touch)";
     type Input = MemsetParams;
@@ -85,15 +90,18 @@ impl Workload for Memset {
         params: MemsetParams,
         ctx: Context,
     ) -> Result<Outcome<Figures, RepeatSample>, ProbeError> {
-        guarded(
-            Self::need(&params, crate::host::page_size_bytes()),
-            move |budget| {
-                let mut out = run(&params, ctx.deadline)?;
-                out.figures.memory_budget = budget;
-                Ok(out)
-            },
-        )
-        .await
+        let need = Self::need(&params, crate::host::page_size_bytes());
+        let deadline = ctx.deadline;
+        let p = params.clone();
+        let (out, lock) = guarded(need, deadline, move |budget| {
+            let mut out = run(&p, deadline)?;
+            out.figures.memory_budget = budget;
+            Ok(out)
+        })
+        .await?;
+        let mut out = out.unwrap_or_else(|| not_run(&params));
+        out.figures.memory_lock = lock;
+        Ok(out)
     }
 
     /// `67108864x20 touched` or `… first-touch`.
@@ -252,8 +260,12 @@ pub struct Figures {
     pub repeats_wall_ms: Option<f64>,
     #[serde(default)]
     pub repeats_cpu_ms: Option<f64>,
-    /// The memory the request was checked against before it ran.
+    /// The memory the request was checked against before it ran (when the deadline came
+    /// while it waited for another memory workload, nothing ran: the budget then is a reading
+    /// of that moment, checked against nothing).
     pub memory_budget: Budget,
+    /// Whether it waited for another memory workload of the process, and when it ran.
+    pub memory_lock: MemoryLock,
 }
 
 const ROW_BYTES: u64 = std::mem::size_of::<RepeatSample>() as u64;
@@ -363,12 +375,38 @@ pub fn run(
         repeats_cpu_ms: (!samples.is_empty()).then(|| round(repeats.cpu_ms(), 3)),
         // Filled in by the guard that ran this (`Workload::run`).
         memory_budget: Budget::default(),
+        memory_lock: MemoryLock::default(),
     };
     Ok(Outcome {
         samples,
         figures,
         truncated,
     })
+}
+
+/// The answer when the deadline came while another memory workload of the process ran:
+/// nothing painted, nothing measured.
+fn not_run(p: &MemsetParams) -> Outcome<Figures, RepeatSample> {
+    Outcome {
+        samples: Vec::new(),
+        figures: Figures {
+            first_touch: p.first_touch,
+            repeats_done: 0,
+            gb_per_s_median: None,
+            gb_per_s_p10: None,
+            gb_per_s_max: None,
+            us_per_mib_median: None,
+            new_pages_per_mib: None,
+            warmup_us: None,
+            warmup_new_pages: None,
+            warmup_cpu_ms: None,
+            repeats_wall_ms: None,
+            repeats_cpu_ms: None,
+            memory_budget: Budget::read().unwrap_or_default(),
+            memory_lock: MemoryLock::default(),
+        },
+        truncated: Some(TruncatedReason::Deadline),
+    }
 }
 
 fn gb_per_s(bytes: u64, wall_us: f64) -> f64 {

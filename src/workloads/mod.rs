@@ -8,12 +8,8 @@
 //! parameters and a deadline in (through [`Context`]), a typed result out, measured with
 //! `crate::measure`.
 
-pub mod alloc;
-pub mod env;
-pub mod io;
+// What the memory workloads share; every workload's own module is declared by the registry.
 pub mod memory;
-pub mod memset;
-pub mod pbkdf2;
 
 use crate::budget::{Budget, Facts, Need};
 use crate::error::ProbeError;
@@ -77,6 +73,22 @@ pub struct Speedup {
     /// "2 threads", "concurrency 10".
     pub at: String,
     pub value: f64,
+}
+
+impl Speedup {
+    /// The best of a run's parallel levels: each `(parallelism, speedup)` with parallelism above
+    /// 1 and a speedup (complete levels have one), labelled by `at`.
+    pub fn best(
+        levels: impl IntoIterator<Item = (u32, Option<f64>)>,
+        at: impl Fn(u32) -> String,
+    ) -> Option<Speedup> {
+        levels
+            .into_iter()
+            .filter(|&(n, _)| n > 1)
+            .filter_map(|(n, s)| s.map(|s| (n, s)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(n, value)| Speedup { at: at(n), value })
+    }
 }
 
 /// One measured phase of a run, in the terms that decide its duration at another memory size:
@@ -143,6 +155,12 @@ pub trait Workload: Sized + Send + Sync + 'static {
     const NAME: &'static str;
     /// One line for `--help`, the README table and the schema.
     const ABOUT: &'static str;
+    /// The workload's figures measured for the whole process rather than for this invocation
+    /// (process CPU time, page faults, jemalloc's statistics), as paths into the response
+    /// (`[]` = every element). With other invocations running in the same process (Lambda
+    /// Managed Instances) they include their work: the response lists them in
+    /// `overlap.shared_figures` (with `response::COMMON_PROCESS_WIDE`).
+    const PROCESS_WIDE: &'static [&'static str] = &[];
     /// The event's fields as sent (unknown fields refused; every field has a default).
     type Input: DeserializeOwned + JsonSchema;
     /// The parameters as they run, every default filled in (echoed as `params`).
@@ -204,6 +222,13 @@ pub trait Workload: Sized + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The CPU time this run's own threads used, in ms, where the workload reads each thread's
+    /// CPU clock (pbkdf2: its passwords'); `None` otherwise. Unlike `summary.cpu_ms` it stays
+    /// this invocation's own when others share the process.
+    fn thread_cpu_ms(_run: &Run<Self>) -> Option<f64> {
+        None
+    }
+
     /// The best parallel speedup the run measured, if the workload measures one.
     fn speedup(_run: &Run<Self>) -> Option<Speedup> {
         None
@@ -217,6 +242,12 @@ pub trait Workload: Sized + Send + Sync + 'static {
     /// The memory budget the run was checked against (memory workloads): its `own_bytes` is
     /// the probe's footprint, which the guard needs to say whether the run fits elsewhere.
     fn budget(_run: &Run<Self>) -> Option<&Budget> {
+        None
+    }
+
+    /// What this run adds to the report's timeline plot (the stretches of time it ran and
+    /// the gaps in them), if the workload records one.
+    fn timeline(_run: &Run<Self>) -> Option<Timeline> {
         None
     }
 }
@@ -243,6 +274,40 @@ pub fn guard_at<W: Workload>(
         own_bytes,
     })?
     .check(&need)
+}
+
+/// A run on a time axis, for the report's timeline plot: one lane per thread (or whatever ran),
+/// each a stretch of time with the gaps in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timeline {
+    pub title: &'static str,
+    /// What a lane's filled stretches, its gaps and its marked gaps mean ("running", "paused",
+    /// "throttled").
+    pub filled: &'static str,
+    pub gap: &'static str,
+    pub marked: &'static str,
+    pub lanes: Vec<Lane>,
+    /// A sentence under the plot.
+    pub note: Option<&'static str>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lane {
+    /// "thread 0".
+    pub label: String,
+    /// The stretch the lane covers, in ms on the run's time axis.
+    pub from_ms: f64,
+    pub to_ms: f64,
+    /// In order, inside the stretch.
+    pub gaps: Vec<LaneGap>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LaneGap {
+    pub start_ms: f64,
+    pub length_ms: f64,
+    /// Drawn as `marked` (e.g. a throttling pause) rather than a plain gap.
+    pub marked: bool,
 }
 
 /// One workload's result as the response carries it: `params`, `summary` (the common figures
@@ -326,10 +391,15 @@ where
     Ok(())
 }
 
-/// The registry: one line per workload (`Variant = "name" => module::Type`). Everything that
+/// The registry: one line per workload (`Variant = "name" => module::Type`): it declares the
+/// module too. Everything that
 /// dispatches on the workload is generated from it.
 macro_rules! registry {
-    ($($variant:ident = $name:literal => $ty:ty),+ $(,)?) => {
+    ($($variant:ident = $name:literal => $module:ident :: $marker:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+        registry!(@types $($variant = $name => $module::$marker),+);
+    };
+    (@types $($variant:ident = $name:literal => $ty:ty),+) => {
         /// The workloads an event can name, as spelled in `"workload"`.
         pub const WORKLOADS: &[&str] = &[$($name),+];
 
@@ -466,6 +536,13 @@ macro_rules! registry {
                 }
             }
 
+            /// See [`Workload::thread_cpu_ms`].
+            pub fn thread_cpu_ms(&self) -> Option<f64> {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::thread_cpu_ms(r),)+
+                }
+            }
+
             pub fn speedup(&self) -> Option<Speedup> {
                 match self {
                     $(Results::$variant(r) => <$ty as Workload>::speedup(r),)+
@@ -483,6 +560,25 @@ macro_rules! registry {
             pub fn guard_at(&self, memory_mb: u32, page_bytes: u64) -> Result<(), ProbeError> {
                 match self {
                     $(Results::$variant(r) => guard_at(r, memory_mb, page_bytes),)+
+                }
+            }
+
+            /// The figures of this result measured for the whole process: the common ones, then
+            /// the workload's own (see [`Workload::PROCESS_WIDE`]).
+            pub fn process_wide_figures(&self) -> Vec<&'static str> {
+                let own = match self {
+                    $(Results::$variant(_) => <$ty as Workload>::PROCESS_WIDE,)+
+                };
+                crate::response::COMMON_PROCESS_WIDE
+                    .iter()
+                    .chain(own)
+                    .copied()
+                    .collect()
+            }
+
+            pub fn timeline(&self) -> Option<Timeline> {
+                match self {
+                    $(Results::$variant(r) => <$ty as Workload>::timeline(r),)+
                 }
             }
 
@@ -523,4 +619,5 @@ registry! {
     Alloc = "alloc" => alloc::Alloc,
     Memset = "memset" => memset::Memset,
     Io = "io" => io::Io,
+    CpuTimeline = "cpu-timeline" => cpu_timeline::CpuTimeline,
 }

@@ -124,6 +124,10 @@ impl Pbkdf2Input {
 
 impl Workload for Pbkdf2 {
     const NAME: &'static str = "pbkdf2";
+    /// Each level's CPU time is the process's; each password's (`samples[].cpu_us`) is its
+    /// thread's own, exact whatever else runs.
+    const PROCESS_WIDE: &'static [&'static str] =
+        &["summary.levels[].cpu_ms", "summary.levels[].effective_vcpu"];
     const ABOUT: &'static str = "PBKDF2-HMAC (sha512/sha256) on 4 passwords × 1,000,000 iterations, on 1 thread and on N threads: the 2019 \"multiprocessing in Lambda\" experiment";
     type Input = Pbkdf2Input;
     type Params = Pbkdf2Params;
@@ -179,8 +183,8 @@ impl Workload for Pbkdf2 {
         let mut out = String::new();
         for l in &run.summary.figures.levels {
             out += &format!(
-                "  {:>2} threads: {:>10.3} ms wall, {:>10.3} ms cpu, effective vCPU {:>6}, speedup {:>6}, {:.1} iterations/s\n",
-                l.threads,
+                "  {:>10}: {:>10.3} ms wall, {:>10.3} ms cpu, effective vCPU {:>6}, speedup {:>6}, {:.1} iterations/s\n",
+                threads_label(l.threads),
                 l.wall_ms,
                 l.cpu_ms,
                 opt(l.effective_vcpu),
@@ -222,19 +226,22 @@ impl Workload for Pbkdf2 {
         out
     }
 
+    /// Every password's thread CPU (`samples[].cpu_us`), summed.
+    fn thread_cpu_ms(run: &Run<Self>) -> Option<f64> {
+        (!run.samples.is_empty())
+            .then(|| run.samples.iter().map(|s| s.cpu_us as f64).sum::<f64>() / 1000.0)
+    }
+
     /// The best complete multi-thread level's speedup over one thread.
     fn speedup(run: &Run<Self>) -> Option<Speedup> {
-        run.summary
-            .figures
-            .levels
-            .iter()
-            .filter(|l| l.threads > 1)
-            .filter_map(|l| l.speedup.map(|s| (l.threads, s)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(t, s)| Speedup {
-                at: threads_label(t),
-                value: s,
-            })
+        Speedup::best(
+            run.summary
+                .figures
+                .levels
+                .iter()
+                .map(|l| (l.threads, l.speedup)),
+            threads_label,
+        )
     }
 
     /// One phase per thread count: its CPU, all of it work (pbkdf2 never waits), and the
@@ -325,7 +332,8 @@ pub struct Level {
     pub threads: u32,
     pub passwords_done: u32,
     pub wall_ms: f64,
-    /// Process CPU time over the level (all threads).
+    /// Process CPU time over the level (all threads; with other invocations running in the
+    /// process, theirs too: see `overlap`).
     pub cpu_ms: f64,
     pub effective_vcpu: Option<f64>,
     /// The 1-thread wall time over this one's; null without a complete 1-thread run.

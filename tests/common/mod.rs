@@ -81,9 +81,72 @@ pub fn probe_cmd(extra_args: &[&str]) -> Command {
 
 /// Runs `cmd` (from [`probe_cmd`]) with `stdin` as its input and parses what it prints. Killed,
 /// and the test failed, past `limit`; stdout that is not JSON fails the test with both streams.
-pub fn run_probe_cmd(mut cmd: Command, stdin: &[u8], limit: Duration) -> ProbeRun {
+pub fn run_probe_cmd(cmd: Command, stdin: &[u8], limit: Duration) -> ProbeRun {
+    parsed(run_raw(cmd, stdin, limit))
+}
+
+/// One process's output, its stdout parsed as one JSON value.
+fn parsed(raw: RawRun) -> ProbeRun {
+    let body = serde_json::from_str(&raw.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", raw.stdout, raw.stderr));
+    ProbeRun {
+        ok: raw.status.success(),
+        code: raw.status.code(),
+        body,
+        stderr: raw.stderr,
+        took: raw.took,
+    }
+}
+
+/// What one `lambda-probe run` printing one JSON line per invocation (`--repeat`,
+/// `--concurrency`) gave back.
+#[derive(Debug)]
+pub struct ProbeLines {
+    pub ok: bool,
+    /// Every line of stdout, parsed, in the order printed.
+    pub lines: Vec<Value>,
+    pub stderr: String,
+}
+
+/// As [`run_probe_cmd`], for a run that prints one JSON value per line.
+pub fn run_probe_cmd_lines(cmd: Command, stdin: &[u8], limit: Duration) -> ProbeLines {
+    let raw = run_raw(cmd, stdin, limit);
+    let lines = raw
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("a line is not JSON ({e}): {l}\nstderr: {}", raw.stderr))
+        })
+        .collect();
+    ProbeLines {
+        ok: raw.status.success(),
+        lines,
+        stderr: raw.stderr,
+    }
+}
+
+struct RawRun {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+fn run_raw(mut cmd: Command, stdin: &[u8], limit: Duration) -> RawRun {
     let started = Instant::now();
-    let mut child = cmd.spawn().expect("start lambda-probe");
+    let child = cmd.spawn().expect("start lambda-probe");
+    finish_raw(child, started, stdin, limit)
+}
+
+/// Gives a started `lambda-probe run -` (from [`probe_cmd`]) its input and reads what it prints:
+/// for a test that must do something to the process (put it in a cgroup) before it reads its
+/// payload. `started` is when it was spawned. As [`run_probe_cmd`] otherwise.
+pub fn finish_probe(child: Child, started: Instant, stdin: &[u8], limit: Duration) -> ProbeRun {
+    parsed(finish_raw(child, started, stdin, limit))
+}
+
+fn finish_raw(mut child: Child, started: Instant, stdin: &[u8], limit: Duration) -> RawRun {
     // Every stream on its own thread: a large input or output never blocks the other side.
     let mut input = child.stdin.take().expect("stdin piped");
     let stdin = stdin.to_vec();
@@ -113,14 +176,11 @@ pub fn run_probe_cmd(mut cmd: Command, stdin: &[u8], limit: Duration) -> ProbeRu
     let took = started.elapsed();
     // The probe may exit on a bad payload before reading all of it: a broken pipe is no failure.
     let _ = writer.join();
-    let text = out_reader.join().unwrap().expect("read stdout");
+    let stdout = out_reader.join().unwrap().expect("read stdout");
     let stderr = err_reader.join().unwrap();
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {text}\nstderr: {stderr}"));
-    ProbeRun {
-        ok: status.success(),
-        code: status.code(),
-        body,
+    RawRun {
+        status,
+        stdout,
         stderr,
         took,
     }
@@ -210,6 +270,11 @@ impl Answer {
 
 impl Watch {
     pub fn start(env: &[(&str, &str)]) -> Watch {
+        Watch::start_with(&[], env)
+    }
+
+    /// As [`Watch::start`], with more arguments for `cargo lambda watch` (e.g. `--concurrency`).
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Watch {
         let port = free_port();
         let mut cmd = Command::new(tool("cargo-lambda"));
         cmd.current_dir(repo()).args([
@@ -221,6 +286,7 @@ impl Watch {
             "-P",
             &port.to_string(),
         ]);
+        cmd.args(args);
         for (k, v) in env {
             cmd.arg("--env-var").arg(format!("{k}={v}"));
         }
@@ -347,4 +413,68 @@ pub fn assert_response_contract(r: &Value, workload: &str) {
             "{value}/{reason}: {env}"
         );
     }
+    // Which other invocations of the process ran meanwhile, and what that shared.
+    let o = &r["overlap"];
+    for k in [
+        "others_at_start",
+        "others_max",
+        "others_total",
+        "began_us",
+        "ended_us",
+    ] {
+        assert!(o[k].is_number(), "overlap.{k} missing: {r}");
+    }
+    let shared = o["others_total"].as_u64().unwrap() > 0;
+    assert_eq!(o["figures_shared"], shared, "{o}");
+    assert_eq!(
+        o["shared_figures"].as_array().map(Vec::is_empty),
+        Some(!shared),
+        "{o}"
+    );
+}
+
+/// The overlap counts that the windows (`began_us`, `ended_us`) imply for invocation `i`.
+pub fn implied_overlap(windows: &[(f64, f64)], i: usize) -> (u32, u32, u32) {
+    let (b, e) = windows[i];
+    let others: Vec<(f64, f64)> = windows
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| j != i)
+        .map(|(_, w)| *w)
+        .collect();
+    let at_start = others.iter().filter(|(bj, ej)| *bj < b && b < *ej).count();
+    let total = others.iter().filter(|(bj, ej)| *bj < e && *ej > b).count();
+    let active = |t: f64| others.iter().filter(|(bj, ej)| *bj <= t && *ej > t).count();
+    let max = std::iter::once(b)
+        .chain(others.iter().map(|w| w.0).filter(|&bj| b < bj && bj < e))
+        .map(active)
+        .max()
+        .unwrap_or(0);
+    (at_start as u32, max as u32, total as u32)
+}
+
+/// `lambda-probe-tools report <inputs> --out <out>` of this build (built first; cargo's lock
+/// keeps it from racing other builds): whether it succeeded, its report.md, and its stderr.
+pub fn tools_report(inputs: &[PathBuf], out: &Path) -> (bool, String, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "lambda-probe-tools"])
+        .current_dir(repo())
+        .status()
+        .expect("cargo build -p lambda-probe-tools");
+    assert!(status.success(), "cannot build lambda-probe-tools");
+    let tools = Path::new(env!("CARGO_BIN_EXE_lambda-probe")).with_file_name("lambda-probe-tools");
+    let o = Command::new(tools)
+        .arg("report")
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("lambda-probe-tools report");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    (
+        o.status.success(),
+        md,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }

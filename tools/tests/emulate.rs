@@ -790,6 +790,12 @@ fn bad_arguments_and_a_refused_payload_stop_early() {
     let s = emulate(&["--memory", "64", "--payload", "x.json"]);
     assert_eq!(s.status.code(), Some(2));
     assert!(s.stderr.contains("128..=10240"), "{}", s.stderr);
+    // The kernel's CFS periods: 1 ms to 1 s.
+    for bad in ["0", "1001", "20.5"] {
+        let s = emulate(&["--memory", "128", "--payload", "x.json", "--period-ms", bad]);
+        assert_eq!(s.status.code(), Some(2), "--period-ms {bad}: {}", s.stderr);
+        assert!(s.stderr.contains("--period-ms"), "{}", s.stderr);
+    }
 
     let payload = write_payload("bad.json", &json!({"workload":"pbkdf2","iterations":0}));
     let s = emulate(&[
@@ -812,5 +818,191 @@ fn bad_arguments_and_a_refused_payload_stop_early() {
     assert_eq!(s.lines[0]["errorType"], "InvalidPayload");
     assert_eq!(s.lines[0]["emulate_run"]["status"], "function_error");
     assert!(s.stderr.contains("refused the payload"), "{}", s.stderr);
+    assert_no_leftovers();
+}
+
+/// A Lambda Managed Instances environment of 2 vCPUs: whole cores and no quota, 4 GiB, and one
+/// probe process serving 1, then 4, single-thread pbkdf2 invocations at once. Four share the
+/// two cores, so each takes about twice as long as one alone (medians over 4 and 16 runs of
+/// about a second of CPU each; the host's 2 cores are shared with other work, hence the
+/// tolerance).
+#[test]
+fn managed_four_single_thread_runs_on_two_vcpus_take_twice_one_alone() {
+    let _serial = serial();
+    require_root();
+    assert!(
+        host_cores() >= 2,
+        "this test needs 2 cores for a 2-vCPU environment"
+    );
+    let iterations = iterations_for(1.0);
+    let payload = write_payload(
+        "managed.json",
+        &json!({"workload":"pbkdf2","hash":"sha512","iterations":iterations,"passwords":1,"threads":[1]}),
+    );
+    let s = emulate(&[
+        "--managed",
+        "2",
+        // Each level twice, alternating, so a change in the host's load meanwhile touches both.
+        "--concurrency",
+        "1,4,1,4",
+        "--runs",
+        "2",
+        "--payload",
+        payload.to_str().unwrap(),
+    ]);
+    assert!(s.status.success(), "{}", s.stderr);
+    let at = |k: u64| -> Vec<&Value> {
+        s.lines
+            .iter()
+            .filter(|l| l["emulated"]["managed"]["concurrency"] == k)
+            .collect()
+    };
+    let (one, four) = (at(1), at(4));
+    assert_eq!((one.len(), four.len()), (4, 16), "{}", s.stderr);
+    for (k, line) in one
+        .iter()
+        .map(|l| (1, l))
+        .chain(four.iter().map(|l| (4, l)))
+    {
+        assert_eq!(line["emulate_run"]["status"], "ok", "{line}");
+        let e = &line["emulated"];
+        assert_eq!(
+            e["managed"],
+            json!({"vcpus": 2, "gib_per_vcpu": 2.0, "concurrency": k}),
+            "{e}"
+        );
+        assert!(
+            e["cpu_quota_vcpu"].is_null() && e["cpu_quota_us"].is_null(),
+            "{e}"
+        );
+        assert_eq!(e["cores"], 2, "{e}");
+        assert_eq!(e["memory_limit_bytes"], 4096u64 << 20, "{e}");
+        // The probe saw an environment without a quota, 2 cores, 4 GiB, K at once.
+        let env = &line["environment"];
+        assert_eq!(env["memory_mb"], 4096, "{env}");
+        assert!(env["cpu_quota_vcpu"].is_null(), "{env}");
+        assert_eq!(env["affinity_cores"], 2, "{env}");
+        assert_eq!(env["max_concurrency"], k, "{env}");
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    // The four of a round ran together: the process saw four at once.
+    let most = median(
+        four.iter()
+            .map(|l| l["overlap"]["others_max"].as_f64().unwrap() + 1.0)
+            .collect(),
+    );
+    assert_eq!(most, 4.0, "{}", s.stderr);
+    assert!(one.iter().all(|l| l["overlap"]["others_total"] == 0));
+    let wall = |lines: &[&Value]| median(lines.iter().map(|l| summary_f64(l, "wall_ms")).collect());
+    let ratio = wall(&four) / wall(&one);
+    assert!(
+        (1.6..=2.6).contains(&ratio),
+        "4 at once took {ratio:.2}× as long as 1 alone, expected about 2\n{}",
+        s.stderr
+    );
+    // Each of the four kept about half a vCPU busy: its thread's CPU over its wall.
+    let own = median(
+        four.iter()
+            .map(|l| {
+                l["samples"][0]["cpu_us"].as_f64().unwrap() / 1000.0 / summary_f64(l, "wall_ms")
+            })
+            .collect(),
+    );
+    assert!(
+        (0.38..=0.62).contains(&own),
+        "own effective vCPU {own:.3} at 4 on 2 vCPUs"
+    );
+    assert!(s.stderr.contains("at once"), "no table: {}", s.stderr);
+    assert_no_leftovers();
+}
+
+/// `--period-ms` sets the period the quota is enforced over, and cpu-timeline reads it back
+/// from inside: 20 ms with it, the kernel's (100 ms) without, at 1,024 MB (0.579 vCPU: 11.6 ms
+/// a 20 ms period, well over a 4 ms tick). The `emulated` object and the table say which.
+/// Three runs each (one process, as one sandbox), the figures' medians: a busy host's other
+/// processes can hide a run's grid (docs/cpu-timeline.md).
+#[test]
+fn period_ms_sets_the_period_cpu_timeline_reads_back() {
+    let _serial = serial();
+    require_root();
+    let payload = write_payload(
+        "timeline.json",
+        &json!({"workload":"cpu-timeline","duration_ms":1500,"threads":1}),
+    );
+    let at = |period: Option<&str>| {
+        let mut args = vec![
+            "--memory",
+            "1024",
+            "--runs",
+            "3",
+            "--payload",
+            payload.to_str().unwrap(),
+        ];
+        if let Some(p) = period {
+            args.extend(["--period-ms", p]);
+        }
+        let s = emulate(&args);
+        assert!(s.status.success(), "{}", s.stderr);
+        let lines: Vec<Value> = s.at(1024).into_iter().cloned().collect();
+        assert_eq!(lines.len(), 3, "{}", s.stderr);
+        for l in &lines {
+            assert_eq!(l["emulate_run"]["status"], "ok", "{l}");
+        }
+        (lines, s.stderr)
+    };
+    let (set, set_table) = at(Some("20"));
+    let (kernel, kernel_table) = at(None);
+    let kernel_period_us = kernel[0]["emulated"]["cpu_period_us"].as_u64().unwrap();
+    // The median of a summary figure over the runs; a run without it counts as the worst.
+    let median = |lines: &[Value], key: &str| {
+        let mut v: Vec<f64> = lines
+            .iter()
+            .map(|l| l["summary"][key].as_f64().unwrap_or(f64::NAN))
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let vcpu = 1024.0 / 1769.0;
+    for (lines, period_us, from) in [
+        (&set, 20_000, "--period-ms"),
+        (&kernel, kernel_period_us, "kernel"),
+    ] {
+        for line in lines.iter() {
+            let e = &line["emulated"];
+            assert_eq!(e["cpu_period_us"], period_us, "{e}");
+            assert_eq!(e["cpu_period_from"], from, "{e}");
+            let quota = (vcpu * period_us as f64).round() as u64;
+            assert_eq!(e["cpu_quota_us"], quota, "{e}");
+            // The probe sees the period in its own cgroup.
+            assert_eq!(line["environment"]["cpu_period_us"], period_us, "{line}");
+        }
+        // And measures it from its pauses.
+        let want_ms = period_us as f64 / 1000.0;
+        for key in ["period_ms", "grid_ms"] {
+            let have = median(lines, key);
+            assert!(
+                (have - want_ms).abs() <= want_ms * 0.10,
+                "{key} {have}, set {want_ms} ms: {:?}",
+                lines.iter().map(|l| &l["summary"]).collect::<Vec<_>>()
+            );
+        }
+        let share = median(lines, "share");
+        assert!((share - vcpu).abs() <= 0.05 * vcpu, "share {share}");
+    }
+    assert!(
+        set_table.contains("CPU period: each quota is enforced over 20 ms (--period-ms)"),
+        "{set_table}"
+    );
+    assert!(
+        kernel_table.contains(&format!(
+            "over {} ms (the kernel's); --period-ms N",
+            kernel_period_us as f64 / 1000.0
+        )),
+        "{kernel_table}"
+    );
+    assert!(set_table.contains("vCPU per 20 ms"), "{set_table}");
     assert_no_leftovers();
 }

@@ -20,6 +20,7 @@ const FIXTURE_PAYLOADS: &[&str] = &[
     "alloc-reuse",
     "memset",
     "io-concurrent",
+    "cpu-timeline",
 ];
 /// The memory sizes of the fixture runs (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE` for run, the
 /// emulated size for emulate).
@@ -106,6 +107,34 @@ fn binaries() -> (PathBuf, PathBuf) {
     (probe, tools)
 }
 
+/// GNU time: runs a command, passes its status on, and prints the command's peak resident set
+/// (`%M`, KiB, from `wait4`), the figure the REPORT lines give as Max Memory Used. Not Python's
+/// `getrusage(RUSAGE_CHILDREN)`: a child forked from a large process starts with the parent's
+/// resident set as its peak (~11 MB for Python, ~1 MB for time).
+const GNU_TIME: &str = "/usr/bin/time";
+
+/// `command`, with the program's peak resident set measured (`GNU_TIME`).
+fn measured(program: &Path, args: &[&str], io: bool) -> Command {
+    assert!(
+        Path::new(GNU_TIME).exists(),
+        "{GNU_TIME} is missing: install GNU time (apt-get install time; scripts/setup.sh does)"
+    );
+    let mut all = vec!["-f", "peak_rss_kib %M", program.to_str().unwrap()];
+    all.extend(args);
+    command(Path::new(GNU_TIME), &all, io)
+}
+
+/// The peak resident set `measured` printed, in MiB rounded up.
+fn peak_mib(out: &std::process::Output) -> u32 {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kib: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_kib "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak_rss_kib line:\n{stderr}"));
+    kib.div_ceil(1024) as u32
+}
+
 /// A command run with the io workload's local table when the payload needs one.
 fn command(program: &Path, args: &[&str], io: bool) -> Command {
     if io {
@@ -137,21 +166,40 @@ fn lines_of(out: &std::process::Output, what: &str) -> Vec<Value> {
     lines
 }
 
+/// The REPORT line Lambda would write for a response, from what was measured here (no Lambda
+/// ran; tests/fixtures/results/README.md says which field comes from what): Duration the
+/// probe's summary.wall_ms, Billed Duration that plus Init Duration on a cold start rounded up
+/// to 1 ms (Lambda bills INIT for this custom runtime), Memory Size the size the run was given,
+/// Max Memory Used the peak resident set of the process that served it, Init Duration
+/// environment.init_ms on a cold start.
+fn report_line(r: &Response, id: &str, peak_mib: u32) -> String {
+    let wall = r.result.common().wall_ms;
+    let inv = &r.environment.invocation;
+    let init = inv.cold_start.then_some(inv.init_ms);
+    let billed = lambda_probe::lambda_model::billed_ms(wall + init.unwrap_or(0.0));
+    format!(
+        "REPORT RequestId: {id}\tDuration: {wall:.2} ms\tBilled Duration: {billed:.0} ms\tMemory Size: {} MB\tMax Memory Used: {peak_mib} MB\t{}",
+        r.environment.memory_mb.expect("fixture runs have a memory size"),
+        init.map(|i| format!("Init Duration: {i:.2} ms\t"))
+            .unwrap_or_default()
+    )
+}
+
 /// CloudWatch Logs as the function would leave them for `responses`: the platform's START,
-/// the probe's own log lines (telemetry::log_lines), END and REPORT, per invocation.
-fn log_messages(responses: &[Response]) -> Vec<String> {
+/// the probe's own log lines (telemetry::log_lines), END and REPORT, per invocation, each in
+/// the log stream of the process (execution environment) that served it.
+fn log_messages(responses: &[Response], peaks_mib: &[u32]) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for (i, r) in responses.iter().enumerate() {
+    for (i, (r, peak)) in responses.iter().zip(peaks_mib).enumerate() {
         let id = format!("req-{i}");
-        let wall = r.result.common().wall_ms;
-        out.push(format!("START RequestId: {id} Version: $LATEST"));
-        out.extend(lambda_probe::telemetry::log_lines(r, &id, true));
-        out.push(format!("END RequestId: {id}"));
-        out.push(format!(
-            "REPORT RequestId: {id}\tDuration: {wall:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: 20 MB",
-            wall.ceil() as u64 + 1,
-            r.environment.memory_mb.unwrap_or(128)
-        ));
+        let stream = format!("2026/12/04/[$LATEST]{}", r.environment.sandbox_id);
+        let mut push = |m: String| out.push((stream.clone(), m));
+        push(format!("START RequestId: {id} Version: $LATEST"));
+        for l in lambda_probe::telemetry::log_lines(r, &id, true) {
+            push(l);
+        }
+        push(format!("END RequestId: {id}"));
+        push(report_line(r, &id, *peak));
     }
     out
 }
@@ -167,6 +215,8 @@ fn regenerate_fixtures() {
     std::fs::create_dir_all(&scratch).unwrap();
 
     let mut responses: Vec<Value> = Vec::new();
+    // The peak resident set (MiB) of the process behind each of `responses`.
+    let mut peaks_mib: Vec<u32> = Vec::new();
     let mut emulate_lines: Vec<Value> = Vec::new();
     for name in FIXTURE_PAYLOADS {
         let p = payload(name);
@@ -174,11 +224,12 @@ fn regenerate_fixtures() {
         let file = root().join(format!("bench-payloads/{name}.json"));
         let file = file.to_str().unwrap();
         for mb in RUN_SIZES_MB {
-            let out = command(&probe, &["run", file, "--quick", "--repeat", "2"], io)
+            let out = measured(&probe, &["run", file, "--quick", "--repeat", "2"], io)
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mb.to_string())
                 .output()
                 .unwrap();
             let lines = lines_of(&out, name);
+            let peak = peak_mib(&out);
             if mb == RUN_SIZES_MB[0] {
                 // The first run of each workload as `run` or `aws lambda invoke` saves it.
                 let w = workload_of(&lines[0]).to_string();
@@ -191,6 +242,7 @@ fn regenerate_fixtures() {
             } else {
                 responses.extend(lines);
             }
+            peaks_mib.resize(responses.len(), peak);
         }
         // The quick payload, for emulate.
         let quick =
@@ -260,11 +312,11 @@ fn regenerate_fixtures() {
             Answer::Error(e) => panic!("{e:?}"),
         })
         .collect();
-    let messages = log_messages(&typed);
+    let messages = log_messages(&typed, &peaks_mib);
     let events: Vec<Value> = messages
         .iter()
         .enumerate()
-        .map(|(i, m)| json!({"logStreamName": "2026/12/04/[$LATEST]fixture", "timestamp": 1_764_806_400_000u64 + i as u64, "message": m, "ingestionTime": 1_764_806_400_500u64 + i as u64, "eventId": format!("{i}")}))
+        .map(|(i, (stream, m))| json!({"logStreamName": stream, "timestamp": 1_764_806_400_000u64 + i as u64, "message": m, "ingestionTime": 1_764_806_400_500u64 + i as u64, "eventId": format!("{i}")}))
         .collect();
     let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap() + "\n";
     std::fs::write(
@@ -275,8 +327,8 @@ fn regenerate_fixtures() {
     // Logs Insights: `fields @timestamp, @message | filter type = "lambda-probe.result"`.
     let rows: Vec<Value> = messages
         .iter()
-        .filter(|m| m.contains(lambda_probe::telemetry::RESULT_TYPE))
-        .map(|m| json!([{"field": "@timestamp", "value": "2026-12-04 00:00:00.000"}, {"field": "@message", "value": m}]))
+        .filter(|(_, m)| m.contains(lambda_probe::telemetry::RESULT_TYPE))
+        .map(|(_, m)| json!([{"field": "@timestamp", "value": "2026-12-04 00:00:00.000"}, {"field": "@message", "value": m}]))
         .collect();
     std::fs::write(
         out_dir.join("cloudwatch-insights.json"),
@@ -286,6 +338,18 @@ fn regenerate_fixtures() {
     std::fs::write(
         out_dir.join("cloudwatch-insights-console.json"),
         pretty(&Value::Array(rows)),
+    )
+    .unwrap();
+    // queries/report-lines.insights: `fields @timestamp, @message, @log, @logStream | filter
+    // @type = "REPORT"` (no @log here: no account or log group exists for these runs).
+    let rows: Vec<Value> = messages
+        .iter()
+        .filter(|(_, m)| m.starts_with("REPORT "))
+        .map(|(stream, m)| json!([{"field": "@timestamp", "value": "2026-12-04 00:00:00.000"}, {"field": "@message", "value": m}, {"field": "@logStream", "value": stream}]))
+        .collect();
+    std::fs::write(
+        out_dir.join("cloudwatch-insights-report-lines.json"),
+        pretty(&json!({"status": "Complete", "results": rows})),
     )
     .unwrap();
     let _ = std::fs::remove_dir_all(&scratch);

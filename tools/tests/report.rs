@@ -222,12 +222,27 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     found.sort();
+    // Timelines: one per workload whose runs record one (cpu-timeline), beside its plots.
+    let timelines: BTreeSet<String> = responses
+        .iter()
+        .filter(|r| r.result.timeline().is_some())
+        .map(|r| format!("{}-timeline.svg", r.workload()))
+        .collect();
+    assert!(
+        timelines.contains("cpu-timeline-timeline.svg"),
+        "{timelines:?}"
+    );
+    for t in &timelines {
+        assert!(found.contains(t), "no {t} in {found:?}");
+        assert!(md.contains(&format!("](svg/{t})")), "{md}");
+        assert!(html.contains("Runs and pauses over the first 200 ms"));
+    }
+    found.retain(|f| !timelines.contains(f));
     let expected: Vec<String> = want.keys().map(|id| format!("{id}.svg")).collect();
     assert_eq!(found, expected);
     // `predict`'s curves: one per workload, parameters and architecture, dashed, on the
     // duration and cost plots.
-    let mut functions: BTreeMap<String, std::collections::BTreeSet<(Arch, String)>> =
-        BTreeMap::new();
+    let mut functions: BTreeMap<String, BTreeSet<(Arch, String)>> = BTreeMap::new();
     for r in &responses {
         let params = serde_json::to_value(&r.result).unwrap()["params"].to_string();
         functions
@@ -271,8 +286,8 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
         );
     }
     assert!(md.contains("- fastest: 1769 MB"), "{md}");
-    // Self-contained: the HTML inlines every plot.
-    assert_eq!(html.matches("<svg").count(), want.len());
+    // Self-contained: the HTML inlines every plot and timeline.
+    assert_eq!(html.matches("<svg").count(), want.len() + timelines.len());
     assert!(!html.contains("<img"), "report.html must not link files");
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -318,9 +333,21 @@ fn emulate_lines_are_emulated_series_and_their_failures_are_listed() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// The report's body after its input summary line: the sections, plots and tables.
+/// The report's body after its input summary line: the workload sections, plots and tables
+/// (not Lambda's own account, which only exports with REPORT lines have).
 fn body(md: &str) -> String {
-    md.split_once("\n## ").map(|(_, b)| b.to_string()).unwrap()
+    let b = md.split_once("\n## ").map(|(_, b)| b.to_string()).unwrap();
+    b.split(ACCOUNT).next().unwrap().to_string()
+}
+
+const ACCOUNT: &str = "## Lambda's own account (REPORT lines)";
+
+/// The report's section of Lambda's own account, to its end.
+fn account(md: &str) -> &str {
+    let at = md
+        .find(ACCOUNT)
+        .unwrap_or_else(|| panic!("no REPORT section:\n{md}"));
+    &md[at..]
 }
 
 #[test]
@@ -354,10 +381,18 @@ fn cloudwatch_exports_read_back_into_the_same_rows_as_the_responses() {
         );
         assert_eq!(body(&got), body(&want), "{export}");
     }
-    // filter-log-events also holds EMF records and START/END/REPORT lines: counted, not rows.
+    // filter-log-events also holds EMF records, START/END lines and the tail guard: counted, not
+    // rows; its REPORT lines are Lambda's own account.
     let got =
         std::fs::read_to_string(dir.join("cloudwatch-filter-log-events.json/report.md")).unwrap();
-    let other = 4 * logged.len();
+    let messages = export_messages("cloudwatch-filter-log-events.json");
+    let other = messages
+        .iter()
+        .filter(|(_, m)| {
+            !m.starts_with("REPORT ") && !m.contains("\"type\":\"lambda-probe.result\"")
+        })
+        .count();
+    assert!(other >= 3 * logged.len(), "EMF, START and END per run");
     assert!(
         got.contains(&format!("{other} other log events")),
         "{}",
@@ -399,5 +434,389 @@ fn an_omitted_full_result_a_query_without_message_and_an_old_schema_are_listed()
     );
     assert!(md.contains("without an @message field"), "{md}");
     assert!(md.contains("schema_version 1"), "{md}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The probe next to the tools, built in the same profile (a no-op when already built).
+fn probe() -> PathBuf {
+    let tools = Path::new(env!("CARGO_BIN_EXE_lambda-probe-tools"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "lambda-probe",
+        "--bin",
+        "lambda-probe",
+    ])
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if tools.parent().unwrap().ends_with("release") {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().unwrap().success(), "building the probe failed");
+    tools.with_file_name("lambda-probe")
+}
+
+/// Real responses of a process serving 4 invocations at once (`run --concurrency 4` with
+/// AWS_LAMBDA_MAX_CONCURRENCY set, as on Lambda Managed Instances) beside on-demand ones of
+/// the same memory size: the memory section keeps only the on-demand runs, and a section of
+/// its own shows the per-invocation duration and effective vCPU against the invocations at
+/// once, with the on-demand figures beside them.
+#[test]
+fn concurrent_runs_get_a_section_against_concurrency_beside_on_demand() {
+    let probe = probe();
+    let dir = temp_dir("concurrency");
+    let payload =
+        r#"{"workload":"pbkdf2","hash":"sha256","iterations":20000,"passwords":1,"threads":[1]}"#;
+    let run = |name: &str, args: &[&str], max_concurrency: Option<&str>| -> Vec<Response> {
+        let mut cmd = Command::new(&probe);
+        cmd.args(["run", "-"])
+            .args(args)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
+            .env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        if let Some(k) = max_concurrency {
+            cmd.env("AWS_LAMBDA_MAX_CONCURRENCY", k);
+        }
+        let mut child = cmd.spawn().unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), payload.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        std::fs::write(dir.join(name), &text).unwrap();
+        text.lines()
+            .filter_map(|l| typed(serde_json::from_str(l).unwrap()))
+            .collect()
+    };
+    let lmi = run(
+        "lmi.jsonl",
+        &["--concurrency", "4", "--repeat", "2"],
+        Some("4"),
+    );
+    let od = run("on-demand.jsonl", &["--repeat", "3"], None);
+    assert_eq!((lmi.len(), od.len()), (8, 3));
+    assert!(od.iter().all(|r| r.overlap.others_total == 0));
+    let out = dir.join("report");
+    let inputs: Vec<String> = ["lmi.jsonl", "on-demand.jsonl"]
+        .iter()
+        .map(|f| dir.join(f).to_string_lossy().into_owned())
+        .collect();
+    let (ok, stderr) = report(&inputs, &out);
+    assert!(ok, "{stderr}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let arch = arch(&od[0]);
+
+    // Against memory: the on-demand runs only.
+    let walls =
+        |rs: &[&Response]| -> Vec<f64> { rs.iter().map(|r| r.result.common().wall_ms).collect() };
+    let od_refs: Vec<&Response> = od.iter().collect();
+    let row = table_row(&format!("{arch} real"), 4096, &walls(&od_refs), 3);
+    assert!(md.contains(&row), "no {row} in\n{md}");
+
+    // Against concurrency: one point per number at once, each invocation's own figures.
+    assert!(
+        md.contains("## pbkdf2 on Lambda Managed Instances (vs invocations at once)"),
+        "{md}"
+    );
+    let cores = lmi[0].environment.affinity_cores.unwrap();
+    let series = format!("{arch} real · {cores} vCPU, 4096 MB");
+    let mut by_k: BTreeMap<u32, Vec<&Response>> = BTreeMap::new();
+    for r in &lmi {
+        assert_eq!(r.environment.max_concurrency, Some(4));
+        by_k.entry(r.overlap.others_max + 1).or_default().push(r);
+    }
+    assert!(by_k.contains_key(&4), "four at once: {:?}", by_k.keys());
+    for (k, rs) in &by_k {
+        let row = table_row(&series, *k, &walls(rs), 3);
+        assert!(md.contains(&row), "no {row} in\n{md}");
+        let own: Vec<f64> = rs.iter().filter_map(|r| r.own_effective_vcpu()).collect();
+        assert_eq!(own.len(), rs.len(), "pbkdf2 reads its threads' CPU");
+        let row = table_row(&series, *k, &own, 2);
+        assert!(md.contains(&row), "no {row} in\n{md}");
+    }
+    // The on-demand runs of the same memory, beside them.
+    let beside = format!(
+        "on-demand {arch} at 4096 MB (3 run(s), real): median duration {:.3} ms",
+        median(walls(&od_refs))
+    );
+    assert!(md.contains(&beside), "no {beside:?} in\n{md}");
+    // Duration: the series, the on-demand line, the vCPU marker. Effective vCPU: the series,
+    // the on-demand line, Lambda's on-demand model at 4,096 MB, V ÷ K, the vCPU marker.
+    let svg = out.join("svg");
+    assert_eq!(polylines(&svg.join("pbkdf2-concurrency-duration.svg")), 3);
+    assert_eq!(polylines(&svg.join("pbkdf2-concurrency-vcpu.svg")), 5);
+    assert!(md.contains("No cost per invocation here"), "{md}");
+}
+
+// ---- Lambda's own account (REPORT lines)
+
+/// The (log stream, message) of every event of a filter-log-events fixture.
+fn export_messages(name: &str) -> Vec<(String, String)> {
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap();
+    doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["logStreamName"].as_str().unwrap().to_string(),
+                e["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A REPORT line's figures, read here by splitting at tabs: `Name: value unit`.
+struct Figures {
+    request_id: String,
+    duration_ms: f64,
+    billed_ms: f64,
+    memory_mb: u32,
+    used_mb: f64,
+    init_ms: Option<f64>,
+}
+
+fn figures(line: &str) -> Figures {
+    let mut f: BTreeMap<&str, &str> = BTreeMap::new();
+    for field in line.strip_prefix("REPORT ").unwrap().split('\t') {
+        if let Some((k, v)) = field.split_once(": ") {
+            f.insert(k, v.split(' ').next().unwrap());
+        }
+    }
+    let num = |k: &str| -> f64 { f[k].parse().unwrap() };
+    Figures {
+        request_id: f["RequestId"].to_string(),
+        duration_ms: num("Duration"),
+        billed_ms: num("Billed Duration"),
+        memory_mb: num("Memory Size") as u32,
+        used_mb: num("Max Memory Used"),
+        init_ms: f.get("Init Duration").map(|v| v.parse().unwrap()),
+    }
+}
+
+/// Nearest-rank percentile.
+fn pct(vs: &[f64], p: f64) -> f64 {
+    let mut v = vs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+/// The table rows the REPORT section must hold for the filter-log-events fixture, computed here
+/// from its lines: each REPORT line's architecture and workload from the result line of the
+/// same request id, the probe's wall time from those result lines.
+fn expected_account_rows() -> Vec<String> {
+    let messages = export_messages("cloudwatch-filter-log-events.json");
+    let mut by_request: BTreeMap<String, Response> = BTreeMap::new();
+    for (_, m) in &messages {
+        if let Ok(v) = serde_json::from_str::<Value>(m) {
+            if v["type"] == "lambda-probe.result" {
+                let r = typed(v["response"].clone()).unwrap();
+                by_request.insert(v["request_id"].as_str().unwrap().to_string(), r);
+            }
+        }
+    }
+    type Key = (usize, u32, String);
+    let mut groups: BTreeMap<Key, (Vec<Figures>, Vec<f64>)> = BTreeMap::new();
+    for (_, m) in messages.iter().filter(|(_, m)| m.starts_with("REPORT ")) {
+        let f = figures(m);
+        let r = &by_request[&f.request_id];
+        let a = Arch::ALL.iter().position(|a| *a == arch(r)).unwrap();
+        groups
+            .entry((a, f.memory_mb, r.workload().to_string()))
+            .or_default()
+            .0
+            .push(f);
+    }
+    for r in by_request.values() {
+        let a = Arch::ALL.iter().position(|a| *a == arch(r)).unwrap();
+        if let Some(g) = groups.get_mut(&(a, memory(r), r.workload().to_string())) {
+            g.1.push(r.result.common().wall_ms);
+        }
+    }
+    assert!(
+        groups.len() >= 3 * WORKLOADS.len(),
+        "three sizes of every workload"
+    );
+    groups
+        .into_iter()
+        .map(|((a, mb, w), (fs, walls))| {
+            let d: Vec<f64> = fs.iter().map(|f| f.duration_ms).collect();
+            let billed: Vec<f64> = fs.iter().map(|f| f.billed_ms).collect();
+            let used: Vec<f64> = fs.iter().map(|f| f.used_mb).collect();
+            let used_max = used.iter().copied().fold(0.0, f64::max);
+            let inits: Vec<f64> = fs.iter().filter_map(|f| f.init_ms).collect();
+            format!(
+                "| {} | {mb} | {w} | {} | {:.2} | {:.2} | {:.0} | {:.0} / {used_max:.0} | {:.1} | {} | {} | {} | {:.3} |",
+                Arch::ALL[a],
+                fs.len(),
+                pct(&d, 50.0),
+                pct(&d, 90.0),
+                pct(&billed, 50.0),
+                pct(&used, 50.0),
+                used_max / mb as f64 * 100.0,
+                inits.len(),
+                if inits.is_empty() {
+                    "–".to_string()
+                } else {
+                    format!("{:.2}", pct(&inits, 50.0))
+                },
+                walls.len(),
+                pct(&walls, 50.0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn report_lines_give_lambdas_own_account_beside_the_probes_figures() {
+    let out = temp_dir("account");
+    let (ok, e) = report(&[fixture("cloudwatch-filter-log-events.json")], &out);
+    assert!(ok, "{e}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let section = account(&md);
+    let want = expected_account_rows();
+    let got: Vec<&str> = section
+        .lines()
+        .filter(|l| {
+            l.starts_with("| x86_64 ")
+                || l.starts_with("| arm64 ")
+                || l.starts_with("| arch unknown ")
+        })
+        .collect();
+    assert_eq!(got, want, "{section}");
+    // Cold starts were there to count, and every line found its architecture and workload.
+    assert!(
+        want.iter().any(|r| !r.contains("| 0 | – |")),
+        "no cold start in the fixtures"
+    );
+    let n = export_messages("cloudwatch-filter-log-events.json")
+        .iter()
+        .filter(|(_, m)| m.starts_with("REPORT "))
+        .count();
+    assert!(
+        section.contains(&format!("_Architecture of each REPORT line: {n} from the probe's result line of the same request._")),
+        "{section}"
+    );
+    assert!(!section.contains("unknown"), "{section}");
+    // The HTML has it too, with the plot inline: REPORT Duration and the probe's wall per
+    // architecture × workload.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2 id=\"lambda-report-lines\">Lambda's own account"),
+        "no REPORT section in the HTML"
+    );
+    for row in &want {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert!(
+            html.contains(&format!(
+                "<td class=n>{}</td><td>{}</td>",
+                cells[1], cells[2]
+            )),
+            "{row}"
+        );
+    }
+    let workloads = want.len() / 3;
+    assert_eq!(
+        polylines(&out.join("svg/lambda-report-duration.svg")),
+        2 * workloads
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn insights_exports_of_report_lines_join_the_result_lines_by_request_id() {
+    let dir = temp_dir("account-insights");
+    let (ok, e) = report(
+        &[fixture("cloudwatch-filter-log-events.json")],
+        &dir.join("events"),
+    );
+    assert!(ok, "{e}");
+    let want = std::fs::read_to_string(dir.join("events/report.md")).unwrap();
+    // The `results` query's rows and the `report-lines` query's rows: two files, joined by the
+    // request id the REPORT line and the result line share.
+    let (ok, e) = report(
+        &[
+            fixture("cloudwatch-insights-report-lines.json"),
+            fixture("cloudwatch-insights.json"),
+        ],
+        &dir.join("insights"),
+    );
+    assert!(ok, "{e}");
+    let got = std::fs::read_to_string(dir.join("insights/report.md")).unwrap();
+    assert_eq!(account(&got), account(&want));
+
+    // REPORT lines alone: read, said to be of unknown architecture and workload, no probe
+    // figures beside them; the report still succeeds.
+    let (ok, e) = report(
+        &[fixture("cloudwatch-insights-report-lines.json")],
+        &dir.join("alone"),
+    );
+    assert!(ok, "REPORT lines are something to report: {e}");
+    let alone = std::fs::read_to_string(dir.join("alone/report.md")).unwrap();
+    let section = account(&alone);
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .skip(2)
+        .collect();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert!(
+            r.starts_with("| arch unknown |")
+                && r.contains("| unknown |")
+                && r.ends_with("| – | – |"),
+            "{r}"
+        );
+    }
+    assert!(
+        section.contains("unknown (no result line of the same request or log stream"),
+        "{section}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_saved_log_tail_gives_the_report_line_and_not_a_second_run() {
+    let dir = temp_dir("tail");
+    // What `aws lambda invoke --log-type Tail` returns, decoded: the probe's lines (its result
+    // line holds the very response saved as the outfile), END, REPORT with X-Ray on its second
+    // line.
+    let response: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("run-env-128.json")).unwrap())
+            .unwrap();
+    let id = "0f6c9d2e-1b3a-4c5d-8e7f-9a0b1c2d3e4f";
+    let result =
+        serde_json::json!({"type": "lambda-probe.result", "request_id": id, "response": response});
+    let tail = format!(
+        "ame\":\"cut off at the 4 KB mark\"}}\n{result}\nEND RequestId: {id}\nREPORT RequestId: {id}\tDuration: 1.52 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 17 MB\t\nXRAY TraceId: 1-5e34a614-10bdxmplf1fb44f07bc535a1\tSegmentId: 07f5xmpl2d1f6f85\tSampled: true\n"
+    );
+    let tail_path = dir.join("tail.log");
+    std::fs::write(&tail_path, tail).unwrap();
+    let (ok, e) = report(
+        &[
+            fixture("run-env-128.json"),
+            tail_path.to_string_lossy().into_owned(),
+        ],
+        &dir.join("out"),
+    );
+    assert!(ok, "{e}");
+    let md = std::fs::read_to_string(dir.join("out/report.md")).unwrap();
+    assert!(md.starts_with("# lambda-probe report\n\n1 runs read; 0 failed runs; 0 inputs not read; 2 other log events"), "{md}");
+    assert!(
+        md.contains("_1 runs were read twice (the same response in two inputs): counted once._"),
+        "{md}"
+    );
+    let wall = typed(response).unwrap().result.common().wall_ms;
+    assert!(
+        account(&md).contains(&format!(
+            "| x86_64 | 128 | env | 1 | 1.52 | 1.52 | 2 | 17 / 17 | 13.3 | 0 | – | 1 | {wall:.3} |"
+        )),
+        "{md}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -234,6 +234,11 @@ pub struct Figures {
 
 impl Workload for Io {
     const NAME: &'static str = "io";
+    const PROCESS_WIDE: &'static [&'static str] = &[
+        "summary.levels[].cpu_ms",
+        "summary.levels[].effective_vcpu",
+        "summary.levels[].cpu_us_per_call",
+    ];
     const ABOUT: &'static str = "100 DynamoDB PutItem calls one at a time, then N at a time, through the official AWS SDK: per-call latency and retries, the client's CPU per call, the speedup of concurrency below one vCPU (the 2019 experiment's network half)";
     type Input = IoParams;
     type Params = IoParams;
@@ -310,7 +315,11 @@ impl Workload for Io {
                 ));
             }
             if let Some(cpu) = one.cpu_us_per_call {
-                m.push(Metric::new("IoCpuUsPerCall", Unit::Microseconds, cpu));
+                m.push(Metric::process_wide(
+                    "IoCpuUsPerCall",
+                    Unit::Microseconds,
+                    cpu,
+                ));
             }
         }
         if let Some(s) = Self::speedup(run) {
@@ -416,17 +425,14 @@ impl Workload for Io {
 
     /// The best complete, error-free concurrent level's speedup over one at a time.
     fn speedup(run: &Run<Self>) -> Option<Speedup> {
-        run.summary
-            .figures
-            .levels
-            .iter()
-            .filter(|l| l.concurrency > 1)
-            .filter_map(|l| l.speedup.map(|s| (l.concurrency, s)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(c, s)| Speedup {
-                at: format!("concurrency {c}"),
-                value: s,
-            })
+        Speedup::best(
+            run.summary
+                .figures
+                .levels
+                .iter()
+                .map(|l| (l.concurrency, l.speedup)),
+            |c| format!("concurrency {c}"),
+        )
     }
 
     /// One phase per level: the client's CPU, on the threads its calls in flight can use, and

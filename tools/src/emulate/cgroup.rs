@@ -479,7 +479,8 @@ impl Drop for Session {
 /// The limits as the kernel holds them after writing, read back.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Applied {
-    pub cpu_quota_us: u64,
+    /// `None`: no quota (a Lambda Managed Instances environment).
+    pub cpu_quota_us: Option<u64>,
     pub cpu_period_us: u64,
     pub cpus: Vec<u32>,
     pub cores_via: CoresVia,
@@ -524,7 +525,7 @@ impl RunCgroup {
             memory: memory.clone(),
             dirs: Vec::new(),
             applied: Applied {
-                cpu_quota_us: 0,
+                cpu_quota_us: None,
                 cpu_period_us: 0,
                 cpus: plan.cpus.clone(),
                 cores_via: session.cores_via,
@@ -551,13 +552,21 @@ impl RunCgroup {
         };
         match session.version {
             CgroupVersion::V1 => {
+                if let Some(p) = plan.period_us {
+                    // The quota is still unlimited (-1) here, so any period is accepted.
+                    write(&cpu.join("cpu.cfs_period_us"), &p.to_string())?;
+                }
                 let period = number(cpu.join("cpu.cfs_period_us"))?;
-                write(
-                    &cpu.join("cpu.cfs_quota_us"),
-                    &plan.quota_us(period).to_string(),
-                )?;
-                rc.applied.cpu_period_us = period;
-                rc.applied.cpu_quota_us = number(cpu.join("cpu.cfs_quota_us"))?;
+                // -1: no quota.
+                let quota = plan.quota_us(period).map_or("-1".into(), |q| q.to_string());
+                write(&cpu.join("cpu.cfs_quota_us"), &quota)?;
+                rc.applied.cpu_period_us = number(cpu.join("cpu.cfs_period_us"))?;
+                let back = read(&cpu.join("cpu.cfs_quota_us"))?;
+                rc.applied.cpu_quota_us = match back.trim().parse::<i64>() {
+                    Ok(q) if q < 0 => None,
+                    Ok(q) => Some(q as u64),
+                    Err(e) => return Err(format!("cpu.cfs_quota_us reads back {back:?}: {e}")),
+                };
                 write(&memory.join("memory.limit_in_bytes"), &bytes.to_string())?;
                 if session.memsw {
                     // memsw may never be below the memory limit: set after it.
@@ -582,24 +591,28 @@ impl RunCgroup {
             }
             CgroupVersion::V2 => {
                 let max = read(&cpu.join("cpu.max"))?;
-                let period: u64 = max
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|p| p.parse().ok())
-                    .ok_or_else(|| {
-                        format!("{}: {max:?} has no period", cpu.join("cpu.max").display())
-                    })?;
-                write(
-                    &cpu.join("cpu.max"),
-                    &format!("{} {period}", plan.quota_us(period)),
-                )?;
+                let period: u64 = match plan.period_us {
+                    Some(p) => p,
+                    None => max
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|p| p.parse().ok())
+                        .ok_or_else(|| {
+                            format!("{}: {max:?} has no period", cpu.join("cpu.max").display())
+                        })?,
+                };
+                let quota = plan
+                    .quota_us(period)
+                    .map_or("max".into(), |q| q.to_string());
+                write(&cpu.join("cpu.max"), &format!("{quota} {period}"))?;
                 let max = read(&cpu.join("cpu.max"))?;
+                let (quota, period) = lambda_probe::host::cgroup::parse_cpu_max(&max)?;
                 rc.applied.cpu_period_us = period;
-                rc.applied.cpu_quota_us = max
-                    .split_whitespace()
-                    .next()
-                    .and_then(|q| q.parse().ok())
-                    .ok_or_else(|| format!("cpu.max reads back {max:?}"))?;
+                // "max": no quota, as asked for a Lambda Managed Instances environment only.
+                if quota.is_none() && plan.quota_us(period).is_some() {
+                    return Err(format!("cpu.max reads back {max:?}: no quota"));
+                }
+                rc.applied.cpu_quota_us = quota;
                 write(&memory.join("memory.max"), &bytes.to_string())?;
                 if session.memsw {
                     write(&memory.join("memory.swap.max"), "0")?;

@@ -1,5 +1,7 @@
-//! One probe process: `<probe> run - --timeout-ms N --repeat R` (R invocations, the first
-//! cold), the payload on its standard input, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` set. The child joins its cgroups between
+//! One probe process: `<probe> run - --timeout-ms N --repeat R [--concurrency K]` (R
+//! invocations per worker, K workers at once; the first invocation cold), the payload on its
+//! standard input, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` set (and `AWS_LAMBDA_MAX_CONCURRENCY` for a
+//! Lambda Managed Instances environment). The child joins its cgroups between
 //! fork and exec, so everything it does, from its first instruction, is limited.
 
 use super::signals;
@@ -23,8 +25,12 @@ pub struct Spec<'a> {
     pub payload: &'a [u8],
     pub memory_mb: u32,
     pub timeout_ms: u64,
-    /// Invocations the process serves, one JSON line each.
+    /// Invocations each worker serves, one JSON line each.
     pub repeat: u32,
+    /// Workers serving invocations at once (`run --concurrency`); 1 on demand.
+    pub concurrency: u32,
+    /// `AWS_LAMBDA_MAX_CONCURRENCY`, as Lambda Managed Instances set it; removed when `None`.
+    pub max_concurrency_env: Option<u32>,
     /// `cgroup.procs` files to join before exec (empty: unthrottled).
     pub procs_files: Vec<PathBuf>,
     /// CPUs to pin the child to when no cpuset controller limits them.
@@ -69,12 +75,20 @@ pub fn spawn(spec: &Spec) -> Result<Running, String> {
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
         spec.memory_mb.to_string(),
     )
+    .env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
     .stdin(Stdio::piped())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     // Its own process group: a terminal's Ctrl-C reaches this tool only, which then kills
     // the child and cleans up, instead of the child dying unrecorded.
     .process_group(0);
+
+    if spec.concurrency > 1 {
+        cmd.args(["--concurrency", &spec.concurrency.to_string()]);
+    }
+    if let Some(k) = spec.max_concurrency_env {
+        cmd.env("AWS_LAMBDA_MAX_CONCURRENCY", k.to_string());
+    }
 
     // Everything the child needs after fork is prepared here: between fork and exec only
     // async-signal-safe calls are allowed (no allocation).

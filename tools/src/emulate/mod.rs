@@ -5,6 +5,11 @@
 //! limit of M MB and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE=M`; one `lambda-probe run - --repeat N`
 //! process per size, in a fresh cgroup, serves its N runs as a sandbox does: the first cold,
 //! the rest warm. What this host cannot give is said in the results, never capped silently.
+//!
+//! With `--managed V`: a Lambda Managed Instances execution environment of V vCPUs instead, one
+//! level per `--concurrency K`: V whole cores (cpuset, no CFS quota), memory = ratio × V GiB,
+//! and one probe process serving K invocations at once (`run --concurrency K`), so the
+//! per-invocation duration against K shows how the invocations share the cores.
 
 /// eprintln!, except that a closed standard error (a hung-up terminal) is ignored instead of
 /// panicking, so that cleanup always runs to its end.
@@ -40,6 +45,8 @@ use std::time::Duration;
 /// The longest a run may be given: Lambda's maximum timeout.
 const MAX_TIMEOUT_MS: u64 = 900_000;
 const MAX_RUNS: u32 = 100;
+/// The largest environment `--managed` takes: LMI's 32 GiB at 2 GiB per vCPU.
+const MAX_MANAGED_VCPUS: u32 = 16;
 
 /// Run the probe under Lambda's CPU share and memory limit, one memory size after another.
 ///
@@ -55,8 +62,21 @@ const MAX_RUNS: u32 = 100;
 #[derive(Debug, PartialEq, clap::Args)]
 pub struct Args {
     /// Lambda memory sizes in MB, 128..=10240, comma-separated, run in that order.
-    #[arg(long = "memory", value_name = "LIST", value_parser = lambda::MemoryList::parse)]
-    memory: lambda::MemoryList,
+    #[arg(long = "memory", value_name = "LIST", value_parser = lambda::MemoryList::parse,
+          required_unless_present = "managed", conflicts_with = "managed")]
+    memory: Option<lambda::MemoryList>,
+    /// Emulate a Lambda Managed Instances execution environment of VCPUS vCPUs instead of
+    /// on-demand memory sizes: VCPUS whole cores (cpuset, no CFS quota), --gib-per-vcpu ×
+    /// VCPUS GiB of memory, and --concurrency invocations at once in the one probe process.
+    #[arg(long, value_name = "VCPUS", value_parser = clap::value_parser!(u32).range(1..=MAX_MANAGED_VCPUS as i64))]
+    managed: Option<u32>,
+    /// With --managed: memory per vCPU in GiB (ExecutionEnvironmentMemoryGiBPerVCpu): 2, 4 or 8.
+    #[arg(long, value_name = "GIB", default_value = "2", value_parser = lambda::parse_gib_per_vcpu)]
+    gib_per_vcpu: f64,
+    /// With --managed: invocations at once, one level after another, comma-separated (each
+    /// level a fresh probe process and cgroup; --runs rounds of K each). Default 1.
+    #[arg(long, value_name = "LIST", value_parser = lambda::ConcurrencyList::parse)]
+    concurrency: Option<lambda::ConcurrencyList>,
     /// The event, as for `lambda-probe run` (- reads standard input).
     #[arg(long, value_name = "FILE")]
     payload: String,
@@ -83,9 +103,21 @@ pub struct Args {
     /// Results then say "emulated": null.
     #[arg(long)]
     unthrottled: bool,
+    /// The CFS period the quota is enforced over, in ms (1..=1000): the run gets its share of
+    /// every period, then waits for the next. Default: the kernel's (Linux: 100 ms), as the
+    /// run's cgroup has it. Lambda does not document its own; measurements on real functions
+    /// report pauses every ~20 ms: try both with bench-payloads/cpu-timeline.json.
+    #[arg(long, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(lambda::MIN_PERIOD_MS..=lambda::MAX_PERIOD_MS))]
+    period_ms: Option<u64>,
 }
 
 pub fn main(args: Args) -> ExitCode {
+    // An environment LMI does not offer (e.g. 16 vCPUs at 4 GiB each) is a bad argument.
+    if let Err(e) = plans(&args, &affinity_cpus(), None) {
+        say!("emulate: {e}");
+        return ExitCode::from(2);
+    }
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
@@ -95,17 +127,56 @@ pub fn main(args: Args) -> ExitCode {
     }
 }
 
+/// What each level of the sweep is: the memory sizes, or the Lambda Managed Instances
+/// environment at each concurrency.
+fn plans(args: &Args, host_cpus: &[u32], host_memory: Option<u64>) -> Result<Vec<Plan>, String> {
+    match (&args.memory, args.managed) {
+        (_, Some(_)) if args.period_ms.is_some() => Err(
+            "--period-ms sets the period of a CFS quota; a Lambda Managed Instances environment (--managed) has no quota".into(),
+        ),
+        (_, Some(vcpus)) => args
+            .concurrency
+            .as_ref()
+            .map_or(vec![1], |c| c.0.clone())
+            .into_iter()
+            .map(|k| Plan::managed(vcpus, args.gib_per_vcpu, k, host_cpus, host_memory))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                format!(
+                    "--managed {vcpus} --gib-per-vcpu {}: {e}",
+                    args.gib_per_vcpu
+                )
+            }),
+        (Some(_), None) if args.concurrency.is_some() || args.gib_per_vcpu != 2.0 => Err(
+            "--concurrency and --gib-per-vcpu describe a Lambda Managed Instances environment: they go with --managed".into(),
+        ),
+        (Some(list), None) => Ok(list
+            .0
+            .iter()
+            .map(|&mb| {
+                Plan::new(mb, host_cpus, host_memory)
+                    .with_period(args.period_ms.map(|ms| ms * 1000))
+            })
+            .collect()),
+        (None, None) => Err("--memory or --managed is required".into()),
+    }
+}
+
 /// The limits one run got, as attached to its JSON line.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Emulated {
     pub memory_mb: u32,
-    /// The CFS quota ÷ period, as read back from the kernel.
-    pub cpu_quota_vcpu: f64,
+    /// The CFS quota ÷ period, as read back from the kernel; null: no quota (Lambda Managed
+    /// Instances: whole cores).
+    pub cpu_quota_vcpu: Option<f64>,
     /// The CPUs the run could use.
     pub cores: u32,
     pub cgroup: CgroupVersion,
-    pub cpu_quota_us: u64,
+    pub cpu_quota_us: Option<u64>,
     pub cpu_period_us: u64,
+    /// Who chose the period: the kernel (its default, as the cgroup had it) or `--period-ms`.
+    #[serde(default)]
+    pub cpu_period_from: PeriodFrom,
     pub cpus: String,
     pub cores_via: CoresVia,
     pub memory_limit_bytes: u64,
@@ -115,6 +186,32 @@ pub struct Emulated {
     pub lambda_cores: u32,
     /// Where this host differs from Lambda at this size (empty: faithful).
     pub not_reproducible: Vec<String>,
+    /// A Lambda Managed Instances environment (`--managed`): its vCPUs, memory per vCPU, and the
+    /// invocations it served at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<lambda::Managed>,
+}
+
+/// Who chose the CFS period a run's quota is enforced over.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum PeriodFrom {
+    /// The kernel's default, as the run's cgroup had it.
+    #[default]
+    #[serde(rename = "kernel")]
+    Kernel,
+    /// `--period-ms`.
+    #[serde(rename = "--period-ms")]
+    PeriodMs,
+}
+
+impl PeriodFrom {
+    /// "the kernel's", "--period-ms".
+    pub fn words(self) -> &'static str {
+        match self {
+            PeriodFrom::Kernel => "the kernel's",
+            PeriodFrom::PeriodMs => "--period-ms",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -272,6 +369,18 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         None => affinity_cpus(),
     };
     let host_memory = memory_total_bytes();
+    let plans = plans(args, &host_cpus, host_memory)?;
+    if let (Some(vcpus), Some(first)) = (args.managed, plans.first()) {
+        let levels: Vec<String> = plans.iter().map(|p| p.concurrency().to_string()).collect();
+        say!(
+            "emulate: a Lambda Managed Instances environment of {vcpus} vCPU(s) as whole cores ({}, no CFS quota), {} MB ({} GiB per vCPU); {} invocation(s) at once, one level after another, {} round(s) each",
+            format_cpu_list(&first.cpus),
+            first.memory_mb,
+            args.gib_per_vcpu,
+            levels.join(", "),
+            args.runs,
+        );
+    }
     say!(
         "emulate: {} on a host of {} cores ({}), {} MiB, swap {}; probe {}; payload {}; {} run(s) per size",
         match &session {
@@ -290,17 +399,18 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         say!("emulate: note: {n}");
     }
 
-    let total = args.memory.0.len() as u32 * args.runs;
+    let total: u32 = plans.iter().map(|p| p.concurrency() * args.runs).sum();
     let mut records: Vec<Record> = Vec::new();
     let mut stopped_by = None;
     let mut refused = None;
-    'sweep: for (size_index, &memory_mb) in args.memory.0.iter().enumerate() {
-        let plan = Plan::new(memory_mb, &host_cpus, host_memory);
-        // (first run, invocations) per probe process.
+    'sweep: for (size_index, plan) in plans.iter().enumerate() {
+        // (first run, invocations) per probe process: `runs` rounds of K at once (K = 1 on
+        // demand), in one process or (--fresh-process) one process per round.
+        let k = plan.concurrency();
         let series: Vec<(u32, u32)> = if args.fresh_process {
-            (1..=args.runs).map(|run| (run, 1)).collect()
+            (1..=args.runs).map(|run| ((run - 1) * k + 1, k)).collect()
         } else {
-            vec![(1, args.runs)]
+            vec![(1, args.runs * k)]
         };
         for (first_run, count) in series {
             if let Some(sig) = signals::received() {
@@ -312,7 +422,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                 &probe,
                 &payload,
                 session.as_ref(),
-                &plan,
+                plan,
                 first_run,
                 count,
             );
@@ -352,7 +462,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         }
     }
     drop(session);
-    say!("{}", table::table(&records, &args.memory.0).trim_end());
+    say!("{}", table::table(&records, &plans).trim_end());
     if let Some(sig) = stopped_by {
         say!(
             "emulate: stopped by {} after {} of {total} runs; every cgroup was removed",
@@ -383,7 +493,7 @@ fn run_series(
     let mut info = RunInfo {
         memory_mb: plan.memory_mb,
         run: first_run,
-        runs: args.runs,
+        runs: args.runs * plan.concurrency(),
         cold: true,
         status: Status::Failed,
         reason: None,
@@ -416,7 +526,7 @@ fn run_series(
     };
     let mut cg = match session {
         Some(s) => {
-            let name = format!("m{}-r{first_run}", plan.memory_mb);
+            let name = format!("m{}-k{}-r{first_run}", plan.memory_mb, plan.concurrency());
             match RunCgroup::create(s, &name, plan) {
                 Ok(cg) => {
                     record.emulated = Some(emulated(s, plan, &cg));
@@ -432,7 +542,9 @@ fn run_series(
         payload,
         memory_mb: plan.memory_mb,
         timeout_ms: args.timeout_ms,
-        repeat: count,
+        repeat: count / plan.concurrency(),
+        concurrency: plan.concurrency(),
+        max_concurrency_env: plan.managed.as_ref().map(|m| m.concurrency),
         procs_files: cg.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
         affinity: match (session, &cg) {
             (Some(s), Some(_)) if s.cores_via == CoresVia::Affinity => Some(plan.cpus.clone()),
@@ -534,13 +646,23 @@ fn classify_series(
 
 fn emulated(session: &Session, plan: &Plan, cg: &RunCgroup) -> Emulated {
     let a = &cg.applied;
+    // The kernel's period is known only now: a quota it floors to 1 ms is said.
+    let mut plan = plan.clone();
+    plan.note_quota_floor(a.cpu_period_us);
     Emulated {
         memory_mb: plan.memory_mb,
-        cpu_quota_vcpu: round(a.cpu_quota_us as f64 / a.cpu_period_us.max(1) as f64, 4),
+        cpu_quota_vcpu: a
+            .cpu_quota_us
+            .map(|q| round(q as f64 / a.cpu_period_us.max(1) as f64, 4)),
         cores: a.cpus.len() as u32,
         cgroup: session.version,
         cpu_quota_us: a.cpu_quota_us,
         cpu_period_us: a.cpu_period_us,
+        cpu_period_from: if plan.period_us.is_some() {
+            PeriodFrom::PeriodMs
+        } else {
+            PeriodFrom::Kernel
+        },
         cpus: format_cpu_list(&a.cpus),
         cores_via: a.cores_via,
         memory_limit_bytes: a.memory_limit_bytes,
@@ -548,6 +670,7 @@ fn emulated(session: &Session, plan: &Plan, cg: &RunCgroup) -> Emulated {
         lambda_vcpu: round(plan.vcpu, 4),
         lambda_cores: plan.lambda_cores,
         not_reproducible: plan.not_reproducible.clone(),
+        managed: plan.managed.clone(),
     }
 }
 
@@ -698,13 +821,49 @@ mod tests {
             "r.jsonl",
         ])
         .unwrap();
-        assert_eq!(a.memory.0, vec![128, 1769]);
+        assert_eq!(a.memory.unwrap().0, vec![128, 1769]);
         assert_eq!(a.runs, 3);
         assert_eq!(a.timeout_ms, 5000);
         assert!(a.unthrottled);
         assert_eq!(a.out, Some(PathBuf::from("r.jsonl")));
         assert_eq!(a.probe, None);
         assert!(!a.fresh_process);
+        let m = parse_args(&[
+            "--managed",
+            "2",
+            "--concurrency",
+            "1,4",
+            "--gib-per-vcpu",
+            "4",
+            "--payload",
+            "p",
+        ])
+        .unwrap();
+        assert_eq!(
+            (m.managed, m.gib_per_vcpu, m.concurrency.map(|c| c.0)),
+            (Some(2), 4.0, Some(vec![1, 4]))
+        );
+        assert_eq!(m.memory, None);
+        let ps = plans(
+            &parse_args(&["--managed", "2", "--payload", "p"]).unwrap(),
+            &[0, 1],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (ps.len(), ps[0].concurrency(), ps[0].memory_mb),
+            (1, 1, 4096)
+        );
+        // --concurrency and --gib-per-vcpu describe a managed environment only.
+        let od = parse_args(&["--memory", "128", "--concurrency", "2", "--payload", "p"]);
+        assert!(plans(&od.unwrap(), &[0, 1], None)
+            .unwrap_err()
+            .contains("--managed"));
+        // 16 vCPUs at 4 GiB each is 64 GiB: no such environment.
+        let big = parse_args(&["--managed", "16", "--gib-per-vcpu", "4", "--payload", "p"]);
+        assert!(plans(&big.unwrap(), &[0, 1], None)
+            .unwrap_err()
+            .contains("32768"));
         let fresh = parse_args(&["--memory", "128", "--payload", "p", "--fresh-process"]);
         assert!(fresh.unwrap().fresh_process);
         for (bad, says) in [
@@ -735,6 +894,20 @@ mod tests {
                 vec!["--memory", "128", "--payload", "p", "--fast"],
                 "--fast",
             ),
+            (
+                vec!["--memory", "128", "--managed", "2", "--payload", "p"],
+                "cannot be used with",
+            ),
+            (
+                vec!["--managed", "2", "--concurrency", "0", "--payload", "p"],
+                "1..=1600",
+            ),
+            (
+                vec!["--managed", "2", "--gib-per-vcpu", "3", "--payload", "p"],
+                "2, 4 or 8",
+            ),
+            (vec!["--managed", "0", "--payload", "p"], "--managed"),
+            (vec!["--managed", "17", "--payload", "p"], "--managed"),
         ] {
             let e = parse_args(&bad).unwrap_err();
             assert!(e.contains(says), "{bad:?}: {e}");

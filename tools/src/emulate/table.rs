@@ -1,7 +1,8 @@
 //! What a person reads: one progress line per run and the table at the end of a sweep.
 
 use super::cgroup::RunStats;
-use super::{Reason, Record, Status};
+use super::lambda::Plan;
+use super::{PeriodFrom, Reason, Record, Status};
 use lambda_probe::measure::stats::median;
 use lambda_probe::response::{Answer, Common, Response};
 use lambda_probe::workloads::Speedup;
@@ -45,21 +46,34 @@ fn speedup(r: &Record) -> Option<Speedup> {
     response(r)?.result.speedup()
 }
 
-/// `884 MB (0.500 vCPU, 2 cores, cgroup v1) run 1/2: ok, wall …`
+/// The quota as the table and progress lines show it: per period, or none.
+fn quota_text(q: Option<f64>, period_us: u64) -> String {
+    match q {
+        Some(q) => format!("{q:.3} vCPU per {} ms", period_us as f64 / 1000.0),
+        None => "no quota".into(),
+    }
+}
+
+/// `884 MB (0.500 vCPU per 100 ms, 2 cores, cgroup v1) run 1/2: ok, wall …`, or for a Lambda
+/// Managed Instances level `2 vCPU × 4 at once (4096 MB, no quota, 2 cores, cgroup v1) run 3/8: …`.
 pub fn progress(r: &Record) -> String {
     let limits = match &r.emulated {
         Some(e) => format!(
-            "{:.3} vCPU, {} core{}, cgroup {}",
-            e.cpu_quota_vcpu,
+            "{}, {} core{}, cgroup {}",
+            quota_text(e.cpu_quota_vcpu, e.cpu_period_us),
             e.cores,
             if e.cores == 1 { "" } else { "s" },
             e.cgroup
         ),
         None => "unthrottled".into(),
     };
+    let limits = match &r.plan.managed {
+        Some(_) => format!("{} MB, {limits}", r.plan.memory_mb),
+        None => limits,
+    };
     let head = format!(
-        "{} MB ({limits}) run {}/{} {}",
-        r.info.memory_mb,
+        "{} ({limits}) run {}/{} {}",
+        r.plan.label(),
         r.info.run,
         r.info.runs,
         if r.info.cold { "cold" } else { "warm" }
@@ -76,10 +90,14 @@ pub fn progress(r: &Record) -> String {
             let mut text = format!(
                 "ok, wall {} ms, effective vCPU {}",
                 c.map(|c| format!("{:.1}", c.wall_ms)).unwrap_or("-".into()),
-                c.and_then(|c| c.effective_vcpu)
+                response(r)
+                    .and_then(Response::own_effective_vcpu)
                     .map(|v| format!("{v:.3}"))
                     .unwrap_or("-".into()),
             );
+            if let Some(resp) = response(r).filter(|resp| resp.overlap.figures_shared) {
+                text += &format!(", {} at most at once", resp.overlap.others_max + 1);
+            }
             if let Some(s) = speedup(r) {
                 text += &format!(", speedup {:.2}× at {}", s.value, s.at);
             }
@@ -106,12 +124,14 @@ pub fn progress(r: &Record) -> String {
     format!("{head}: {body}{warn}")
 }
 
-/// The sweep in one table: one row per memory size, medians over its successful runs.
-pub fn table(records: &[Record], sizes: &[u32]) -> String {
+/// The sweep in one table: one row per memory size (or, for a Lambda Managed Instances
+/// environment, per number of invocations at once), medians over its successful runs.
+pub fn table(records: &[Record], plans: &[Plan]) -> String {
+    let managed = plans.first().and_then(|p| p.managed.as_ref()).is_some();
     let mut out = String::from("\n");
     out += &format!(
         "{:>9} {:>10} {:>5} {:>7} {:>11} {:>11} {:>9} {:>15} {:>9} {:>9} {:>12}  {}\n",
-        "memory MB",
+        if managed { "at once" } else { "memory MB" },
         "quota vCPU",
         "cores",
         "ok/runs",
@@ -127,7 +147,8 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
     let mut footnotes: Vec<String> = Vec::new();
     let mut first_wall: Option<f64> = None;
     let mut quota_cores: Vec<String> = Vec::new();
-    for (i, &mb) in sizes.iter().enumerate() {
+    for (i, plan) in plans.iter().enumerate() {
+        let mb = plan.memory_mb;
         let rows: Vec<&Record> = records.iter().filter(|r| r.size_index == i).collect();
         let Some(any) = rows.first() else {
             continue;
@@ -155,7 +176,8 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         let cold_wall = wall_of(&cold);
         let warm_wall = wall_of(&warm);
         let wall = med(&|r| common(r).map(|c| c.wall_ms));
-        let vcpu = med(&|r| common(r)?.effective_vcpu);
+        // Each invocation's own: the process's figure is shared when several ran at once.
+        let vcpu = med(&|r| response(r)?.own_effective_vcpu());
         let best = med(&|r| speedup(r).map(|s| s.value));
         let at = ok.iter().find_map(|r| speedup(r).map(|s| s.at));
         let throttled = med(&|r| throttled_percent(r.info.cgroup_stats.as_ref()?));
@@ -187,11 +209,20 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         }
         notes.extend(failures.iter().map(|(k, n)| format!("{n}× {k}")));
         let (quota, cores) = match &any.emulated {
-            Some(e) => (format!("{:.3}", e.cpu_quota_vcpu), e.cores.to_string()),
+            Some(e) => (
+                e.cpu_quota_vcpu
+                    .map_or("none".to_string(), |q| format!("{q:.3}")),
+                e.cores.to_string(),
+            ),
             None => ("unlimited".to_string(), "all".to_string()),
         };
-        if !any.plan.not_reproducible.is_empty() {
-            footnotes.push(any.plan.not_reproducible.join("; "));
+        // The emulated limits' notes (they know the kernel's period), else the plan's.
+        let not_reproducible = any
+            .emulated
+            .as_ref()
+            .map_or(&any.plan.not_reproducible, |e| &e.not_reproducible);
+        if !not_reproducible.is_empty() {
+            footnotes.push(not_reproducible.join("; "));
             notes.push(format!("*{}", footnotes.len()));
         }
         // Rust's available_parallelism rounds the CFS quota down, which Lambda's VM does not
@@ -221,7 +252,9 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         };
         out += &format!(
             "{:>9} {:>10} {:>5} {:>7} {:>11} {:>11} {:>9} {:>15} {:>9} {:>9} {:>12}  {}\n",
-            mb,
+            plan.managed
+                .as_ref()
+                .map_or(mb.to_string(), |m| m.concurrency.to_string()),
             quota,
             cores,
             format!("{}/{}", ok.len(), rows.len()),
@@ -238,6 +271,10 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
     if records.is_empty() {
         out += "(no runs)\n";
     }
+    out += &period_line(records);
+    if managed {
+        out += "at once: invocations served at the same time by the one probe process (run --concurrency), each its own JSON line; cold ms is its first invocation's, warm ms the median over the others; eff vCPU is each invocation's own (its threads' CPU ÷ wall when others shared the process, '-' for a workload that does not read CPU per thread: the process's CPU is shared); vs first compares the per-invocation wall with the first row's (0.50× = twice as long).\n";
+    }
     out += "cold ms is the wall of the ok cold runs (a process's first invocation), warm ms the median over the ok warm ones (its later invocations); eff vCPU (cpu ÷ wall), best speedup (the workload's own: pbkdf2's 1 thread ÷ N threads (@Nt), io's one at a time ÷ N at a time (@cN)) and vs first (wall against the first row) are medians over the warm ok runs, or the cold ones when there are none; throttled % is the share of CFS periods in which the run used up its quota.\n";
     for (i, f) in footnotes.iter().enumerate() {
         out += &format!("*{} not reproducible here: {f}\n", i + 1);
@@ -249,6 +286,37 @@ pub fn table(records: &[Record], sizes: &[u32]) -> String {
         );
     }
     out
+}
+
+/// The CFS period(s) the quotas were enforced over, and who chose them.
+fn period_line(records: &[Record]) -> String {
+    let mut periods: Vec<(u64, PeriodFrom)> = Vec::new();
+    // A Lambda Managed Instances environment has no quota, hence no period to speak of.
+    for e in records
+        .iter()
+        .filter_map(|r| r.emulated.as_ref())
+        .filter(|e| e.cpu_quota_vcpu.is_some())
+    {
+        if !periods.contains(&(e.cpu_period_us, e.cpu_period_from)) {
+            periods.push((e.cpu_period_us, e.cpu_period_from));
+        }
+    }
+    if periods.is_empty() {
+        return String::new();
+    }
+    let said: Vec<String> = periods
+        .iter()
+        .map(|(us, from)| format!("{} ms ({})", *us as f64 / 1000.0, from.words()))
+        .collect();
+    let hint = if periods.iter().all(|p| p.1 == PeriodFrom::Kernel) {
+        "; --period-ms N enforces it over another (Lambda's is undocumented, reported ~20 ms)"
+    } else {
+        ""
+    };
+    format!(
+        "CPU period: each quota is enforced over {}{hint}.\n",
+        said.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -282,11 +350,28 @@ mod tests {
         }
     }
 
+    fn plans(sizes: &[u32]) -> Vec<Plan> {
+        sizes
+            .iter()
+            .map(|&mb| Plan::new(mb, &[0, 1], None))
+            .collect()
+    }
+
+    /// As if it had the process to itself (the tests of this binary run in parallel).
+    fn alone(mut r: Response) -> Response {
+        r.overlap.others_at_start = 0;
+        r.overlap.others_max = 0;
+        r.overlap.others_total = 0;
+        r.overlap.figures_shared = false;
+        r.overlap.shared_figures.clear();
+        r
+    }
+
     /// A real pbkdf2 response at 1 and 2 threads, its wall and speedup set to `wall` and 1.9.
     fn pbkdf2(wall: f64, threads: &[u32]) -> Response {
-        let mut r = real_response(
+        let mut r = alone(real_response(
             json!({"workload": "pbkdf2", "iterations": 50, "passwords": 2, "threads": threads}),
-        );
+        ));
         let Results::Pbkdf2(run) = &mut r.result else {
             unreachable!()
         };
@@ -307,7 +392,7 @@ mod tests {
             record(1, 3538, Status::Ok, Some(pbkdf2(1100.0, &[1, 2]))),
             record(2, 128, Status::Failed, None),
         ];
-        let t = table(&records, &[1769, 3538, 128]);
+        let t = table(&records, &plans(&[1769, 3538, 128]));
         let row = |mb: &str| {
             t.lines()
                 .find(|l| l.split_whitespace().next() == Some(mb))
@@ -357,7 +442,7 @@ mod tests {
         };
         assert_eq!(throttled_percent(&stats(40, 10)), Some(25.0));
         assert_eq!(throttled_percent(&stats(0, 0)), None);
-        assert!(table(&[], &[128]).contains("(no runs)"));
+        assert!(table(&[], &plans(&[128])).contains("(no runs)"));
         // A row with figures for each workload that runs without a table.
         for event in [
             json!({"workload": "env"}),
@@ -365,13 +450,68 @@ mod tests {
             json!({"workload": "memset", "bytes": 65536, "repeats": 2}),
         ] {
             let rec = record(0, 1024, Status::Ok, Some(real_response(event.clone())));
-            let t = table(&[rec], &[1024]);
+            let t = table(&[rec], &plans(&[1024]));
             let row = t
                 .lines()
                 .find(|l| l.split_whitespace().next() == Some("1024"))
                 .unwrap_or_else(|| panic!("{event}: no row in\n{t}"));
             assert!(row.contains(" 1/1 "), "{event}: {row}");
         }
+    }
+
+    /// A Lambda Managed Instances sweep: a row per number at once, the per-invocation wall
+    /// against the first row, and each invocation's own effective vCPU, never the process's.
+    #[test]
+    fn a_managed_sweep_has_a_row_per_concurrency() {
+        let level = |k: u32, index: usize, wall: f64, thread_cpu_us: u64| {
+            let plan = Plan::managed(2, 2.0, k, &[0, 1], None).unwrap();
+            let mut r = pbkdf2(wall, &[1]);
+            let Results::Pbkdf2(run) = &mut r.result else {
+                unreachable!()
+            };
+            for s in &mut run.samples {
+                s.cpu_us = thread_cpu_us / run.summary.figures.levels[0].passwords_done as u64;
+            }
+            // The process's CPU is k times one invocation's: shared, so never shown.
+            run.summary.common.effective_vcpu = Some(k as f64);
+            if k > 1 {
+                r.overlap.others_max = k - 1;
+                r.overlap.others_total = k - 1;
+                r.overlap.figures_shared = true;
+            }
+            let mut rec = record(index, 4096, Status::Ok, Some(r));
+            rec.plan = plan;
+            rec
+        };
+        let records = vec![
+            level(1, 0, 1000.0, 1_000_000),
+            level(4, 1, 2000.0, 1_000_000),
+            level(4, 1, 2100.0, 1_000_000),
+        ];
+        let ps = vec![
+            Plan::managed(2, 2.0, 1, &[0, 1], None).unwrap(),
+            Plan::managed(2, 2.0, 4, &[0, 1], None).unwrap(),
+        ];
+        let t = table(&records, &ps);
+        assert!(t.contains("at once"), "{t}");
+        let row = |k: &str| {
+            t.lines()
+                .find(|l| l.split_whitespace().next() == Some(k))
+                .unwrap_or_else(|| panic!("no row {k} in\n{t}"))
+                .to_string()
+        };
+        let four = row("4");
+        assert_eq!(quota_text(None, 100_000), "no quota");
+        assert!(four.contains(" 2/2 "), "{four}");
+        // 1 s of thread CPU in 2.05 s: 0.488 vCPU each, not the process's 4.
+        assert!(four.contains("0.488"), "{four}");
+        assert!(four.contains("0.49×"), "1000 ÷ 2050: {four}");
+        let p = progress(&records[1]);
+        assert!(
+            p.starts_with("2 vCPU × 4 at once (4096 MB, unthrottled) run 1/1"),
+            "{p}"
+        );
+        assert!(p.contains("4 at most at once"), "{p}");
     }
 
     /// The fixture sweeps (real emulate runs of every workload, tests/fixtures/results/): the
@@ -414,7 +554,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {w} sweep in the fixtures"));
             let mut sizes: Vec<u32> = records.iter().map(|r| r.info.memory_mb).collect();
             sizes.dedup();
-            let t = table(records, &sizes);
+            let t = table(records, &plans(&sizes));
             for mb in &sizes {
                 let runs = records.iter().filter(|r| r.info.memory_mb == *mb).count();
                 let row = t

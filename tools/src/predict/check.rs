@@ -547,6 +547,7 @@ mod tests {
     fn options() -> Options {
         Options {
             period_ms: 100.0,
+            period_measured: false,
             host_cores: Some(2),
             ..Options::lambda()
         }

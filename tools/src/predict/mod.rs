@@ -202,14 +202,14 @@ impl Args {
 }
 
 pub fn main(args: Args) -> ExitCode {
-    let groups = match groups_from(&args) {
+    let (groups, periods) = match groups_from(&args) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("predict: {e}");
             return ExitCode::from(2);
         }
     };
-    let options = Options::from(&args);
+    let options = Options::from(&args, &periods);
     if !args.check.is_empty() {
         let (points, problems) = check::read_measured(&args.check);
         let report = check::check(&groups, &points, &options);
@@ -318,14 +318,20 @@ fn sweeps(
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Options {
     pub period_ms: f64,
+    /// The period was measured by a `cpu-timeline` run among the inputs.
+    pub period_measured: bool,
     pub host_cores: Option<u32>,
     pub balanced_weight: f64,
 }
 
 impl Options {
-    pub fn from(a: &Args) -> Options {
+    /// `measured_periods`: the periods `cpu-timeline` runs among the inputs measured; their
+    /// median is the period unless `--period-ms` gives one.
+    pub fn from(a: &Args, measured_periods: &[f64]) -> Options {
+        let measured = lambda_probe::measure::stats::median(measured_periods);
         Options {
-            period_ms: a.period_ms.unwrap_or(lm::REPORTED_PERIOD_MS),
+            period_ms: a.period_ms.or(measured).unwrap_or(lm::REPORTED_PERIOD_MS),
+            period_measured: a.period_ms.is_none() && measured.is_some(),
             host_cores: a.host_cores,
             balanced_weight: a.balanced_weight,
         }
@@ -335,13 +341,16 @@ impl Options {
     pub fn lambda() -> Options {
         Options {
             period_ms: lm::REPORTED_PERIOD_MS,
+            period_measured: false,
             host_cores: None,
             balanced_weight: recommend::DEFAULT_BALANCED_WEIGHT,
         }
     }
 
     fn period_words(&self) -> String {
-        if self.period_ms == lm::REPORTED_PERIOD_MS {
+        if self.period_measured {
+            format!("{:.1} ms (measured by cpu-timeline)", self.period_ms)
+        } else if self.period_ms == lm::REPORTED_PERIOD_MS {
             format!(
                 "{} ms (reported for Lambda, not documented by AWS)",
                 self.period_ms
@@ -446,9 +455,11 @@ impl Group {
 }
 
 /// The groups to predict: the runs read from the inputs, or the function described by hand.
-pub fn groups_from(args: &Args) -> Result<Vec<Group>, String> {
+/// The groups, and the enforcement periods `cpu-timeline` runs among the inputs measured (those
+/// runs measure the sandbox, not work: they make no group).
+pub fn groups_from(args: &Args) -> Result<(Vec<Group>, Vec<f64>), String> {
     if let Some(h) = args.hand() {
-        return Ok(vec![hand_group(&h)]);
+        return Ok((vec![hand_group(&h)], Vec::new()));
     }
     let (runs, problems) = read_runs(&args.inputs);
     if !problems.is_empty() {
@@ -458,10 +469,21 @@ pub fn groups_from(args: &Args) -> Result<Vec<Group>, String> {
             problems.join("\n  ")
         ));
     }
+    let (timelines, runs): (Vec<Run>, Vec<Run>) = runs
+        .into_iter()
+        .partition(|r| r.measured_period_ms.is_some() || r.workload() == "cpu-timeline");
+    let periods: Vec<f64> = timelines
+        .iter()
+        .filter_map(|r| r.measured_period_ms)
+        .collect();
     if runs.is_empty() {
-        return Err("no runs among the inputs".into());
+        return Err(if timelines.is_empty() {
+            "no runs among the inputs".into()
+        } else {
+            "only cpu-timeline runs among the inputs: they give the period, predict also needs a run of the work".into()
+        });
     }
-    Ok(group_runs(runs))
+    Ok((group_runs(runs), periods))
 }
 
 /// Every run in the files, and what could not be read as one (with the reason).
@@ -494,6 +516,11 @@ pub fn runs_of(inputs: &Inputs) -> (Vec<Run>, Vec<String>) {
 
 /// Runs grouped by (function, architecture); a group uses its warm runs when it has any.
 pub fn group_runs(runs: Vec<Run>) -> Vec<Group> {
+    // cpu-timeline measures the sandbox (its period), not work to project.
+    let runs: Vec<Run> = runs
+        .into_iter()
+        .filter(|r| r.workload() != "cpu-timeline")
+        .collect();
     let mut keys: Vec<(String, Arch)> = runs.iter().map(|r| (r.function(), r.arch)).collect();
     keys.sort();
     keys.dedup();
@@ -866,4 +893,87 @@ fn compare_arches(predictions: &[Prediction], groups: &[Group]) -> String {
 
 fn first_sentence(s: &str) -> &str {
     s.split(". ").next().unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(list: &[&str]) -> Args {
+        Cli::try_parse_from(std::iter::once("predict").chain(list.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn the_period_is_given_measured_or_lambdas() {
+        let none = Options::from(&args(&["r.json"]), &[]);
+        assert_eq!(none.period_ms, lm::REPORTED_PERIOD_MS);
+        assert!(!none.period_measured && none.period_words().contains("not documented"));
+        let measured = Options::from(&args(&["r.json"]), &[19.0, 21.0, 20.0]);
+        assert_eq!((measured.period_ms, measured.period_measured), (20.0, true));
+        assert!(measured.period_words().contains("cpu-timeline"));
+        let given = Options::from(&args(&["r.json", "--period-ms", "100"]), &[20.0]);
+        assert_eq!((given.period_ms, given.period_measured), (100.0, false));
+    }
+
+    #[test]
+    fn arguments_by_hand_and_their_limits() {
+        let a = args(&[
+            "--at",
+            "1024",
+            "--duration-ms",
+            "10",
+            "--cpu-ms",
+            "5",
+            "--arch",
+            "aarch64",
+        ]);
+        let h = a.hand().unwrap();
+        assert_eq!(
+            (h.at_mb, h.threads, h.init_ms, h.arch),
+            (1024, 1.0, 0.0, Arch::Arm64)
+        );
+        for bad in [
+            vec!["r.json", "--memory", "64"],
+            vec!["r.json", "--period-ms", "0"],
+            vec!["r.json", "--balanced-weight", "1.5"],
+            vec!["r.json", "--max-median-error", "5"],
+            vec![
+                "--at",
+                "1024",
+                "--duration-ms",
+                "0",
+                "--cpu-ms",
+                "5",
+                "--arch",
+                "arm64",
+            ],
+            vec![
+                "r.json",
+                "--at",
+                "1024",
+                "--duration-ms",
+                "1",
+                "--cpu-ms",
+                "1",
+                "--arch",
+                "arm64",
+            ],
+        ] {
+            let all = std::iter::once("predict").chain(bad.iter().copied());
+            assert!(Cli::try_parse_from(all).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            args(&["r.json", "--memory", "3538,128,128"]).memory,
+            Some(MemoryList(vec![128, 3538]))
+        );
+    }
 }

@@ -26,6 +26,8 @@ pub struct Run {
     /// Run under `emulate`'s limits, and the CFS period its cgroup had, if it read one.
     pub emulated: bool,
     pub period_ms: Option<f64>,
+    /// A `cpu-timeline` run: the enforcement period it measured (None when never throttled).
+    pub measured_period_ms: Option<f64>,
     pub results: Results,
 }
 
@@ -52,6 +54,14 @@ pub fn function_key(results: &Results) -> String {
 
 /// A row of `report`'s reader as the model's input, or why it cannot be one.
 pub fn from_row(row: &Row) -> Result<Run, String> {
+    if crate::report::figures::is_concurrent(row) {
+        return Err(format!(
+            "{}: it ran beside other invocations in its process (Managed Instances, or \
+             `run --concurrency`): they shared its CPU, so it is not one invocation's on-demand \
+             time; predict needs an on-demand run",
+            row.origin
+        ));
+    }
     let mut run = from_response(&row.origin, &row.response, row.memory_mb)?;
     run.emulated = row.source == Source::Emulated;
     Ok(run)
@@ -119,6 +129,10 @@ pub fn from_response(origin: &str, r: &Response, memory_mb: u32) -> Result<Run, 
         page_bytes: env.page_size_bytes,
         emulated: false,
         period_ms: cg.cpu_period_us.map(|us| us as f64 / 1000.0),
+        measured_period_ms: match &r.result {
+            Results::CpuTimeline(t) => lambda_probe::workloads::cpu_timeline::measured_period_ms(t),
+            _ => None,
+        },
         results: r.result.clone(),
     })
 }

@@ -7,10 +7,12 @@ use lambda_probe::lambda_model::{self, Arch, CORE_STEPS, MAX_MEMORY_MB, MIN_MEMO
 use lambda_probe::measure::stats;
 use std::collections::BTreeMap;
 
-/// One memory size of a series: the median and spread over repeated runs.
+/// One memory size (or, on a concurrency plot, one number of invocations at once) of a
+/// series: the median and spread over repeated runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Point {
-    pub memory_mb: u32,
+    /// Memory in MB, or invocations at once (see [`Plot::x_axis`]).
+    pub x: u32,
     pub n: usize,
     pub median: f64,
     pub min: f64,
@@ -35,14 +37,34 @@ pub struct Reference {
 pub struct Mark {
     pub label: String,
     pub series: String,
-    pub memory_mb: u32,
+    pub x: u32,
     pub value: f64,
+}
+
+/// What a plot's x axis is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XAxis {
+    /// Lambda memory size, MB (log scale).
+    Memory,
+    /// Invocations at once in one process: `overlap.others_max + 1` (log scale).
+    Concurrency,
+}
+
+impl XAxis {
+    /// The column heading of the plot's table.
+    pub fn heading(self) -> &'static str {
+        match self {
+            XAxis::Memory => "Memory (MB)",
+            XAxis::Concurrency => "At once",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plot {
     /// Unique in the report; names the SVG file.
     pub id: String,
+    pub x_axis: XAxis,
     pub title: String,
     pub y_label: String,
     /// Digits after the point in tables.
@@ -62,6 +84,8 @@ pub struct Plot {
 pub struct Section {
     pub workload: String,
     pub plots: Vec<Plot>,
+    /// What runs did over time, when the workload records it (`Workload::timeline`).
+    pub timeline: Option<super::timeline::TimelinePlot>,
     /// Why a plot is missing, or other facts worth saying.
     pub notes: Vec<String>,
     /// What `predict` makes of the section's runs.
@@ -82,8 +106,8 @@ fn aggregate(values: Vec<(String, u32, f64)>) -> Vec<Series> {
             name,
             points: by_mem
                 .into_iter()
-                .map(|(memory_mb, vs)| Point {
-                    memory_mb,
+                .map(|(x, vs)| Point {
+                    x,
                     n: vs.len(),
                     min: vs.iter().copied().fold(f64::INFINITY, f64::min),
                     max: vs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -95,9 +119,18 @@ fn aggregate(values: Vec<(String, u32, f64)>) -> Vec<Series> {
         .collect()
 }
 
-/// "x86_64 emulated", "arm64 real".
+/// "x86_64 emulated", "arm64 real"; an emulated run whose quota was enforced over a period
+/// of `emulate --period-ms` is a series of its own: "x86_64 emulated, 20 ms period".
 pub fn series_name(row: &Row) -> String {
-    format!("{} {}", row.arch, row.source.label())
+    let mut name = format!("{} {}", row.arch, row.source.label());
+    if let Some(e) = row
+        .emulated
+        .as_ref()
+        .filter(|e| e.cpu_period_from == crate::emulate::PeriodFrom::PeriodMs)
+    {
+        name += &format!(", {} ms period", e.cpu_period_us as f64 / 1000.0);
+    }
+    name
 }
 
 fn plot(
@@ -109,6 +142,7 @@ fn plot(
 ) -> Plot {
     Plot {
         id,
+        x_axis: XAxis::Memory,
         title: title.into(),
         y_label: y_label.into(),
         decimals,
@@ -197,7 +231,7 @@ fn cost_marks(cost: &Plot, duration: &Plot) -> Vec<Mark> {
             marks.push(Mark {
                 label: "cheapest".into(),
                 series: s.name.clone(),
-                memory_mb: p.memory_mb,
+                x: p.x,
                 value: p.median,
             });
         }
@@ -207,11 +241,11 @@ fn cost_marks(cost: &Plot, duration: &Plot) -> Vec<Mark> {
             .find(|d| d.name == s.name)
             .and_then(|d| d.points.iter().min_by(|a, b| a.median.total_cmp(&b.median)));
         if let Some(f) = fastest {
-            if let Some(p) = s.points.iter().find(|p| p.memory_mb == f.memory_mb) {
+            if let Some(p) = s.points.iter().find(|p| p.x == f.x) {
                 marks.push(Mark {
                     label: "fastest".into(),
                     series: s.name.clone(),
-                    memory_mb: p.memory_mb,
+                    x: p.x,
                     value: p.median,
                 });
             }
@@ -221,7 +255,9 @@ fn cost_marks(cost: &Plot, duration: &Plot) -> Vec<Mark> {
 }
 
 /// One section per workload present, in the registry's order; a registered workload with no
-/// results is named, so a missing one is never silent.
+/// results is named, so a missing one is never silent. Runs on Lambda Managed Instances, or
+/// that shared their process with other invocations, get a section of their own against
+/// concurrency (their process-wide figures are shared, and memory is not what varies).
 pub fn sections(rows: &[Row]) -> Vec<Section> {
     let mut out = Vec::new();
     let mut missing = Vec::new();
@@ -229,14 +265,22 @@ pub fn sections(rows: &[Row]) -> Vec<Section> {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.workload() == w).collect();
         if mine.is_empty() {
             missing.push(w);
-        } else {
-            out.push(section(w, &mine));
+            continue;
+        }
+        let (concurrent, on_demand): (Vec<&Row>, Vec<&Row>) =
+            mine.into_iter().partition(|r| is_concurrent(r));
+        if !on_demand.is_empty() {
+            out.push(section(w, &on_demand));
+        }
+        if !concurrent.is_empty() {
+            out.push(concurrency_section(w, &concurrent, &on_demand));
         }
     }
     if !missing.is_empty() {
         out.push(Section {
             workload: "not in the inputs".into(),
             plots: vec![],
+            timeline: None,
             notes: vec![format!(
                 "No results of these workloads among the inputs: {}.",
                 missing.join(", ")
@@ -320,6 +364,7 @@ fn section(workload: &str, rows: &[&Row]) -> Section {
     Section {
         workload: workload.into(),
         plots,
+        timeline: super::timeline::timeline(workload, rows),
         notes,
         predicted,
     }
@@ -368,4 +413,178 @@ fn workload_plots(workload: &str, rows: &[&Row]) -> Vec<Plot> {
             p
         })
         .collect()
+}
+
+// ---------------------------------------------------------------- against concurrency
+
+/// A run on Lambda Managed Instances (emulated with `--managed`, or real: Lambda set
+/// `AWS_LAMBDA_MAX_CONCURRENCY`), or one that shared its process with other invocations.
+pub fn is_concurrent(r: &Row) -> bool {
+    r.emulated.as_ref().is_some_and(|e| e.managed.is_some())
+        || r.response.environment.max_concurrency.is_some()
+        || r.response.overlap.others_total > 0
+}
+
+/// The invocations at once in its process: itself and the most others at one moment.
+pub fn at_once(r: &Row) -> u32 {
+    r.response.overlap.others_max + 1
+}
+
+/// The environment's vCPUs where they are known: emulated (`--managed V`), else the cores
+/// the process could run on (`environment.affinity_cores`).
+fn environment_vcpus(r: &Row) -> Option<u32> {
+    match r.emulated.as_ref().and_then(|e| e.managed.as_ref()) {
+        Some(m) => Some(m.vcpus),
+        None => r.response.environment.affinity_cores.map(|c| c as u32),
+    }
+}
+
+/// "x86_64 emulated · 2 vCPU, 4096 MB".
+fn concurrency_series(r: &Row) -> String {
+    format!(
+        "{} · {} vCPU, {} MB",
+        series_name(r),
+        environment_vcpus(r).map_or("?".into(), |v| v.to_string()),
+        r.memory_mb
+    )
+}
+
+fn horizontal(name: String, value: f64, most: u32) -> Reference {
+    Reference {
+        name,
+        points: vec![(1.0, value), (most.max(2) as f64, value)],
+    }
+}
+
+/// Per-invocation duration and effective vCPU against the invocations at once, beside the
+/// on-demand runs of the same workload at the same memory size.
+fn concurrency_section(workload: &str, rows: &[&Row], on_demand: &[&Row]) -> Section {
+    let id = |s: &str| format!("{workload}-concurrency-{s}");
+    let mut notes = Vec::new();
+    let most = rows.iter().map(|r| at_once(r)).max().unwrap_or(1);
+    // (architecture, source, memory) of the environments, and the on-demand runs beside each.
+    let mut envs: BTreeMap<(Arch, String, u32), Option<u32>> = BTreeMap::new();
+    for r in rows {
+        envs.insert(
+            (r.arch, r.source.label().to_string(), r.memory_mb),
+            environment_vcpus(r),
+        );
+    }
+    let twins = |arch: Arch, mb: u32| -> Vec<&Row> {
+        on_demand
+            .iter()
+            .copied()
+            .filter(|o| o.arch == arch && o.memory_mb == mb)
+            .collect()
+    };
+    let by_k = |value: &dyn Fn(&Row) -> Option<f64>| -> Vec<(String, u32, f64)> {
+        rows.iter()
+            .filter_map(|r| value(r).map(|v| (concurrency_series(r), at_once(r), v)))
+            .collect()
+    };
+
+    let mut duration = plot(
+        id("duration"),
+        "Duration per invocation vs invocations at once",
+        "Duration (ms)",
+        3,
+        by_k(&|r| Some(r.response.result.common().wall_ms)),
+    );
+    duration.x_axis = XAxis::Concurrency;
+    let mut vcpu = plot(
+        id("vcpu"),
+        "Effective vCPU per invocation vs invocations at once",
+        "Effective vCPU of one invocation (its own CPU ÷ wall)",
+        2,
+        by_k(&|r| r.response.own_effective_vcpu()),
+    );
+    vcpu.x_axis = XAxis::Concurrency;
+    let without = rows
+        .iter()
+        .filter(|r| r.response.own_effective_vcpu().is_none())
+        .count();
+    if without > 0 {
+        notes.push(format!(
+            "{without} of {} runs have no per-invocation effective vCPU: their process CPU was shared with other invocations, and {workload} does not read CPU per thread.",
+            rows.len()
+        ));
+    }
+    for ((arch, source, mb), vcpus) in &envs {
+        let od = twins(*arch, *mb);
+        if od.is_empty() {
+            notes.push(format!(
+                "No on-demand {arch} run at {mb} MB among the inputs to set beside the {source} environment (emulate --memory {mb}, or the on-demand function at {mb} MB)."
+            ));
+        } else {
+            let med = |f: &dyn Fn(&Row) -> Option<f64>| {
+                stats::median(&od.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+            };
+            if let Some(w) = med(&|r| Some(r.response.result.common().wall_ms)) {
+                duration.references.push(horizontal(
+                    format!("on-demand {arch} at {mb} MB ({} runs)", od.len()),
+                    w,
+                    most,
+                ));
+            }
+            let v = med(&|r| r.response.own_effective_vcpu());
+            if let Some(v) = v {
+                vcpu.references.push(horizontal(
+                    format!("on-demand {arch} at {mb} MB, measured"),
+                    v,
+                    most,
+                ));
+            }
+            let sources: std::collections::BTreeSet<&str> =
+                od.iter().map(|r| r.source.label()).collect();
+            notes.push(format!(
+                "Beside the {arch} {source} environment of {mb} MB: on-demand {arch} at {mb} MB ({} run(s), {}): median duration {} ms, effective vCPU {}.",
+                od.len(),
+                sources.into_iter().collect::<Vec<_>>().join(" and "),
+                med(&|r| Some(r.response.result.common().wall_ms))
+                    .map_or("–".into(), |w| format!("{w:.3}")),
+                v.map_or("–".into(), |v| format!("{v:.2}")),
+            ));
+        }
+        if *mb <= MAX_MEMORY_MB {
+            let model = lambda_model::vcpu_share(*mb).min(lambda_model::visible_cores(*mb) as f64);
+            vcpu.references.push(horizontal(
+                format!("on-demand model at {mb} MB: min(M ÷ 1,769, cores) = {model:.2}"),
+                model,
+                most,
+            ));
+        }
+        if let Some(v) = vcpus {
+            let ks: Vec<u32> = (1..=most.max(2)).collect();
+            vcpu.references.push(Reference {
+                name: format!("at most {v} vCPU ÷ K (K busy invocations sharing {v} vCPU)"),
+                points: ks
+                    .iter()
+                    .map(|&k| {
+                        (
+                            k as f64,
+                            lambda_model::managed::fair_share_vcpu(*v as f64, k, f64::INFINITY),
+                        )
+                    })
+                    .collect(),
+            });
+            if !vcpu.vlines.iter().any(|(x, _)| *x == *v as f64) {
+                vcpu.vlines.push((*v as f64, format!("{v} vCPU")));
+                duration.vlines.push((*v as f64, format!("{v} vCPU")));
+            }
+        }
+    }
+    duration.note = Some("Each point: the median over the invocations that ran with that many at once in their process (overlap.others_max + 1). Grey lines: the on-demand runs of the same memory size (median); vertical line: the environment's vCPUs.".into());
+    vcpu.note = Some("Per invocation: summary.effective_vcpu when nothing shared the process, else its threads' own CPU ÷ its wall time (summary.cpu_ms is then the process's). Grey lines: V vCPU ÷ K, what each of K CPU-bound invocations gets; the on-demand runs and Lambda's on-demand CPU model at the same memory size.".into());
+    notes.push("No cost per invocation here: Lambda Managed Instances bill the instances, a management fee and requests, not milliseconds (docs/managed-instances.md, \"What it costs\").".into());
+    let mut plots = vec![duration];
+    if !vcpu.series.is_empty() {
+        plots.push(vcpu);
+    }
+    Section {
+        workload: format!("{workload} on Lambda Managed Instances (vs invocations at once)"),
+        plots,
+        timeline: None,
+        notes,
+        predicted: Default::default(),
+    }
 }

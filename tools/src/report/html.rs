@@ -1,6 +1,6 @@
 //! report.html: self-contained (the SVG plots inline), with the tables beside them.
 
-use super::{table_rows, Report, HEADERS};
+use super::{headers, table_rows, timeline, Report};
 use std::fmt::Write as _;
 
 fn esc(s: &str) -> String {
@@ -8,6 +8,13 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// An SVG without its XML declaration: inline SVG in HTML must not carry one.
+fn inline(svg: &str) -> &str {
+    svg.trim_start()
+        .strip_prefix("<?xml")
+        .map_or(svg, |rest| rest.find("?>").map_or(svg, |e| &rest[e + 2..]))
 }
 
 pub fn render(r: &Report, svgs: &[(String, String)]) -> String {
@@ -24,7 +31,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
     let i = &r.inputs;
     let _ = writeln!(
         h,
-        "<p>{} runs read; {} failed runs; {} inputs not read; {} other log events (EMF records, platform lines) ignored.</p>",
+        "<p>{} runs read; {} failed runs; {} inputs not read; {} other log events (EMF records, START/END lines) ignored.</p>",
         i.rows.len(),
         i.failed.len(),
         i.skipped.len(),
@@ -36,9 +43,19 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
         r.sections
             .iter()
             .map(|s| format!("<a href=\"#{0}\">{0}</a>", esc(&s.workload)))
+            .chain((!r.account.lines.is_empty()).then(|| {
+                format!(
+                    "<a href=\"#{}\">{}</a>",
+                    super::account::ANCHOR,
+                    esc(super::account::TITLE)
+                )
+            }))
             .collect::<Vec<_>>()
             .join(" · ")
     );
+    if i.duplicate_runs > 0 {
+        let _ = writeln!(h, "<p class=note><em>{} runs were read twice (the same response in two inputs): counted once.</em></p>", i.duplicate_runs);
+    }
     if !i.failed.is_empty() {
         h.push_str("<h2>Failed runs</h2><table><tr><th>Input</th><th>Memory (MB)</th><th>Reason</th></tr>\n");
         for f in &i.failed {
@@ -75,18 +92,14 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
                 .find(|(id, _)| id == &p.id)
                 .map(|(_, s)| s.as_str())
                 .unwrap_or("");
-            // Drop the XML declaration: inline SVG in HTML must not carry one.
-            let svg = svg
-                .trim_start()
-                .strip_prefix("<?xml")
-                .map_or(svg, |rest| rest.find("?>").map_or(svg, |e| &rest[e + 2..]));
+            let svg = inline(svg);
             let _ = writeln!(
                 h,
                 "<h3>{}</h3><div class=plot>{svg}<div><table><caption>{}</caption><tr>",
                 esc(&p.title),
                 esc(&p.y_label)
             );
-            for c in HEADERS {
+            for c in headers(p) {
                 let _ = write!(h, "<th>{}</th>", esc(c));
             }
             h.push_str("</tr>\n");
@@ -103,8 +116,43 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
             }
             h.push_str("</div></div>\n");
         }
+        if let Some(t) = &s.timeline {
+            let svg = svgs
+                .iter()
+                .find(|(id, _)| id == &t.id)
+                .map(|(_, s)| inline(s))
+                .unwrap_or("");
+            let _ = writeln!(
+                h,
+                "<h3>{}</h3><div class=plot>{svg}<div><table><tr>",
+                esc(&t.title)
+            );
+            for c in timeline::table_headers(t) {
+                let _ = write!(h, "<th>{}</th>", esc(&c));
+            }
+            h.push_str("</tr>\n");
+            for row in timeline::table_rows(t) {
+                let _ =
+                    writeln!(
+                    h,
+                    "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                    esc(&row[0]), row[1], row[2], row[3]
+                );
+            }
+            h.push_str("</table>");
+            if let Some(n) = &t.note {
+                let _ = write!(h, "<p class=note>{}</p>", esc(n));
+            }
+            h.push_str("</div></div>\n");
+        }
         super::predicted::html(&s.predicted, &mut h);
     }
+    let account_svg = r.account.plot.as_ref().and_then(|p| {
+        svgs.iter()
+            .find(|(id, _)| id == &p.id)
+            .map(|(_, s)| s.as_str())
+    });
+    h.push_str(&super::account::html(&r.account, account_svg));
     h.push_str("</body></html>\n");
     h
 }

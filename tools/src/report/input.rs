@@ -2,6 +2,8 @@
 //! Every answer is read with the probe's own types (`lambda_probe::response::Answer`); whatever
 //! cannot be read is kept as a `Skipped` entry with its reason, never dropped.
 
+use super::account::{Collected, LogContext, ProbeLine, Seen};
+use super::report_line;
 use crate::emulate::{Emulated, RunInfo, Status};
 use lambda_probe::lambda_model::Arch;
 use lambda_probe::response::{Answer, Response};
@@ -65,8 +67,14 @@ pub struct Inputs {
     pub rows: Vec<Row>,
     pub failed: Vec<Failed>,
     pub skipped: Vec<Skipped>,
-    /// Log events that are not full-result lines (EMF records, START/REPORT lines): counted.
+    /// Log events that are neither full-result lines nor REPORT lines (EMF records, START/END
+    /// lines): counted.
     pub other_log_events: usize,
+    /// Lambda's REPORT lines, and what the probe's result lines say about their requests.
+    pub account: Collected,
+    /// Runs read more than once (the very same response in two inputs, e.g. `make invoke`'s
+    /// response and its log tail): counted once.
+    pub duplicate_runs: usize,
 }
 
 /// Read every file; unreadable files are listed in `skipped`.
@@ -81,6 +89,16 @@ pub fn read_all(paths: &[String]) -> Inputs {
             }),
         }
     }
+    // The same response twice is the same run: keep the first.
+    let mut seen = std::collections::HashSet::new();
+    let before = out.rows.len();
+    out.rows.retain(|r| {
+        seen.insert((
+            serde_json::to_string(&r.response).unwrap_or_default(),
+            r.source.label(),
+        ))
+    });
+    out.duplicate_runs = before - out.rows.len();
     out
 }
 
@@ -95,6 +113,9 @@ pub fn read_text(name: &str, text: &str, out: &mut Inputs) {
     }
     match serde_json::from_str::<Value>(text) {
         Ok(doc) => read_document(name, doc, out),
+        Err(_) if text.lines().any(|l| report_line::parse_text(l).is_some()) => {
+            read_log_text(name, text, out)
+        }
         Err(whole_err) => {
             let lines: Vec<(usize, &str)> = text
                 .lines()
@@ -122,15 +143,42 @@ pub fn read_text(name: &str, text: &str, out: &mut Inputs) {
     }
 }
 
-/// `aws logs filter-log-events --output json`.
+/// A log as text (a decoded `LogResult`, a saved log): one message per line, X-Ray's line
+/// joined to the REPORT line it belongs to.
+fn read_log_text(name: &str, text: &str, out: &mut Inputs) {
+    let mut messages: Vec<(usize, String)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        match messages.last_mut() {
+            Some((_, last)) if line.starts_with("XRAY ") && last.starts_with("REPORT") => {
+                last.push('\n');
+                last.push_str(line);
+            }
+            _ if line.trim().is_empty() => {}
+            _ => messages.push((i, line.to_string())),
+        }
+    }
+    let ctx = LogContext::file(name);
+    for (i, m) in messages {
+        read_log_message(&format!("{name}:{}", i + 1), &m, &ctx, out);
+    }
+}
+
+/// `aws logs filter-log-events --output json`, and what `make fetch-logs` and `make invoke` add
+/// to it: the log group, and the architecture and workload when they know them.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct LogEvents {
     events: Vec<LogEvent>,
+    log_group_name: Option<String>,
+    architecture: Option<String>,
+    workload: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct LogEvent {
     message: Option<String>,
+    log_stream_name: Option<String>,
 }
 
 /// One Logs Insights result row: its fields.
@@ -162,10 +210,31 @@ fn read_document(name: &str, doc: Value, out: &mut Inputs) {
     if doc.get("events").is_some() {
         match LogEvents::deserialize(&doc) {
             Ok(events) => {
+                let arch = events.architecture.as_deref().and_then(|a| {
+                    let arch = Arch::parse(a);
+                    if arch.is_none() {
+                        out.skipped.push(Skipped {
+                            origin: name.into(),
+                            reason: format!("architecture {a:?} is not one Lambda runs (arm64, x86_64): its REPORT lines are read without it"),
+                        });
+                    }
+                    arch
+                });
+                let file = LogContext {
+                    file: name.into(),
+                    group: events.log_group_name,
+                    stream: None,
+                    arch,
+                    workload: events.workload,
+                };
                 for (i, e) in events.events.into_iter().enumerate() {
                     let origin = format!("{name}: event {}", i + 1);
+                    let ctx = LogContext {
+                        stream: e.log_stream_name,
+                        ..file.clone()
+                    };
                     match e.message {
-                        Some(m) => read_log_message(&origin, &m, out),
+                        Some(m) => read_log_message(&origin, &m, &ctx, out),
                         None => out.skipped.push(Skipped {
                             origin,
                             reason: "log event without a \"message\" string".into(),
@@ -188,12 +257,22 @@ fn read_document(name: &str, doc: Value, out: &mut Inputs) {
     if let Some(rows) = rows {
         for (i, fields) in rows.into_iter().enumerate() {
             let origin = format!("{name}: result {}", i + 1);
-            let message = fields
-                .into_iter()
-                .find(|f| f.field == "@message")
-                .and_then(|f| f.value);
-            match message {
-                Some(m) => read_log_message(&origin, &m, out),
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|f| f.field == name)
+                    .and_then(|f| f.value.clone())
+            };
+            // @log is "<account>:<log group>"; a log group name has no colon.
+            let ctx = LogContext {
+                file: name.into(),
+                group: field("@log").map(|l| l.rsplit(':').next().unwrap_or(&l).to_string()),
+                stream: field("@logStream"),
+                arch: None,
+                workload: None,
+            };
+            match field("@message") {
+                Some(m) => read_log_message(&origin, &m, &ctx, out),
                 None => out.skipped.push(Skipped {
                     origin,
                     reason: "query result row without an @message field (add `fields @message` to the query)".into(),
@@ -205,8 +284,27 @@ fn read_document(name: &str, doc: Value, out: &mut Inputs) {
     read_object(name, doc, out)
 }
 
-/// One CloudWatch log message: a full-result line is a row; other lines are counted.
-fn read_log_message(origin: &str, message: &str, out: &mut Inputs) {
+/// One CloudWatch log message: a full-result line is a row, a REPORT line a line of Lambda's
+/// own account; other lines are counted.
+fn read_log_message(origin: &str, message: &str, ctx: &LogContext, out: &mut Inputs) {
+    match report_line::parse(message) {
+        Some(Ok(line)) => {
+            out.account.reports.push(Seen {
+                origin: origin.into(),
+                context: ctx.clone(),
+                line,
+            });
+            return;
+        }
+        Some(Err(reason)) => {
+            out.skipped.push(Skipped {
+                origin: origin.into(),
+                reason: format!("a REPORT line that cannot be read: {reason}"),
+            });
+            return;
+        }
+        None => {}
+    }
     let line: Option<ResultLine> = serde_json::from_str(message.trim()).ok();
     let Some(line) =
         line.filter(|l| l.kind.as_deref() == Some(lambda_probe::telemetry::RESULT_TYPE))
@@ -219,7 +317,18 @@ fn read_log_message(origin: &str, message: &str, out: &mut Inputs) {
         None => origin.to_string(),
     };
     match line.response {
-        Some(response) => read_object(&origin, response, out),
+        Some(response) => {
+            let before = out.rows.len();
+            read_object(&origin, response, out);
+            if let Some(row) = out.rows.get(before) {
+                out.account.probe_lines.push(ProbeLine {
+                    request_id: line.request_id.clone(),
+                    context: ctx.clone(),
+                    arch: row.arch,
+                    workload: row.workload().to_string(),
+                });
+            }
+        }
         None => out.skipped.push(Skipped {
             origin,
             reason: format!(

@@ -1,6 +1,6 @@
 //! report.md: the same sections, plots (as linked SVGs) and tables as the HTML.
 
-use super::{table_rows, Report, HEADERS};
+use super::{headers, table_rows, timeline, Report};
 use std::fmt::Write as _;
 
 pub fn render(r: &Report) -> String {
@@ -15,7 +15,7 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(md, "### {}\n", p.title);
             let _ = writeln!(md, "![{}](svg/{}.svg)\n", p.title, p.id);
             let _ = writeln!(md, "{}:\n", p.y_label);
-            let _ = writeln!(md, "| {} |", HEADERS.join(" | "));
+            let _ = writeln!(md, "| {} |", headers(p).join(" | "));
             let _ = writeln!(md, "|---|---:|---:|---:|---:|");
             for row in table_rows(p) {
                 let _ = writeln!(md, "| {} |", row.join(" | "));
@@ -25,8 +25,22 @@ pub fn render(r: &Report) -> String {
                 let _ = writeln!(md, "{n}\n");
             }
         }
+        if let Some(t) = &s.timeline {
+            let _ = writeln!(md, "### {}\n", t.title);
+            let _ = writeln!(md, "![{}](svg/{}.svg)\n", t.title, t.id);
+            let _ = writeln!(md, "| {} |", timeline::table_headers(t).join(" | "));
+            let _ = writeln!(md, "|---|---:|---:|---:|");
+            for row in timeline::table_rows(t) {
+                let _ = writeln!(md, "| {} |", row.join(" | "));
+            }
+            md.push('\n');
+            if let Some(n) = &t.note {
+                let _ = writeln!(md, "{n}\n");
+            }
+        }
         super::predicted::markdown(&s.predicted, &mut md);
     }
+    md.push_str(&super::account::markdown(&r.account));
     md
 }
 
@@ -34,12 +48,19 @@ fn summary_md(r: &Report, md: &mut String) {
     let i = &r.inputs;
     let _ = writeln!(
         md,
-        "{} runs read; {} failed runs; {} inputs not read; {} other log events (EMF records, platform lines) ignored.\n",
+        "{} runs read; {} failed runs; {} inputs not read; {} other log events (EMF records, START/END lines) ignored.\n",
         i.rows.len(),
         i.failed.len(),
         i.skipped.len(),
         i.other_log_events
     );
+    if i.duplicate_runs > 0 {
+        let _ = writeln!(
+            md,
+            "_{} runs were read twice (the same response in two inputs): counted once._\n",
+            i.duplicate_runs
+        );
+    }
     if !i.failed.is_empty() {
         md.push_str("## Failed runs\n\n| Input | Memory (MB) | Reason |\n|---|---:|---|\n");
         for f in &i.failed {

@@ -1,12 +1,15 @@
 //! `report`: read results from any mix of sources and write report.md and a self-contained
 //! report.html (SVG inlined), one section per workload.
 
+pub mod account;
 pub mod figures;
 mod html;
 pub mod input;
 mod markdown;
 pub mod plot;
 pub mod predicted;
+pub mod report_line;
+pub mod timeline;
 
 use figures::{Plot, Section};
 use input::Inputs;
@@ -19,7 +22,9 @@ use std::process::ExitCode;
 /// Inputs, in any mix: a saved `aws lambda invoke` outfile or `lambda-probe run` output (one
 /// response); `emulate` JSON lines (failed runs are listed as such); CloudWatch Logs exports of
 /// the probe's full-result lines (`aws logs filter-log-events --output json`, Logs Insights
-/// results as `aws logs get-query-results` or the console's export). Writes <dir>/report.md,
+/// results as `aws logs get-query-results` or the console's export) and Lambda's REPORT lines
+/// in them or in `make invoke`'s saved log tail (out/invoke-*-tail.json) or a log saved as text.
+/// Writes <dir>/report.md,
 /// <dir>/report.html (self-contained) and <dir>/svg/*.svg. Inputs it cannot read are listed in
 /// the report with the reason.
 #[derive(Debug, clap::Args)]
@@ -36,12 +41,19 @@ pub struct Args {
 pub struct Report {
     pub inputs: Inputs,
     pub sections: Vec<Section>,
+    /// Lambda's REPORT lines, per architecture, memory size and workload.
+    pub account: account::Account,
 }
 
 pub fn build(paths: &[String]) -> Report {
     let inputs = input::read_all(paths);
     let sections = figures::sections(&inputs.rows);
-    Report { inputs, sections }
+    let account = account::account(&inputs);
+    Report {
+        inputs,
+        sections,
+        account,
+    }
 }
 
 pub fn main(args: Args) -> ExitCode {
@@ -56,7 +68,10 @@ pub fn main(args: Args) -> ExitCode {
                 i.failed.len(),
                 i.skipped.len()
             );
-            if i.rows.is_empty() {
+            if !report.account.lines.is_empty() {
+                eprintln!("{} REPORT lines read", report.account.lines.len());
+            }
+            if i.rows.is_empty() && report.account.lines.is_empty() {
                 eprintln!("no results among the inputs: the report has no plots");
                 return ExitCode::from(1);
             }
@@ -83,6 +98,19 @@ pub fn write(report: &Report, dir: &Path) -> Result<(), String> {
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             svgs.push((p.id.clone(), svg));
         }
+        if let Some(t) = &s.timeline {
+            let svg = timeline::svg(t)?;
+            let path = svg_dir.join(format!("{}.svg", t.id));
+            std::fs::write(&path, &svg)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            svgs.push((t.id.clone(), svg));
+        }
+    }
+    if let Some(p) = &report.account.plot {
+        let svg = plot::svg(p)?;
+        let path = svg_dir.join(format!("{}.svg", p.id));
+        std::fs::write(&path, &svg).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        svgs.push((p.id.clone(), svg));
     }
     let md = markdown::render(report);
     let html = html::render(report, &svgs);
@@ -103,16 +131,12 @@ pub fn table_rows(p: &Plot) -> Vec<[String; 5]> {
     for s in &p.series {
         for pt in &s.points {
             let mut name = s.name.clone();
-            for mk in p
-                .marks
-                .iter()
-                .filter(|m| m.series == s.name && m.memory_mb == pt.memory_mb)
-            {
+            for mk in p.marks.iter().filter(|m| m.series == s.name && m.x == pt.x) {
                 let _ = write!(name, " ({})", mk.label);
             }
             rows.push([
                 name,
-                pt.memory_mb.to_string(),
+                pt.x.to_string(),
                 pt.n.to_string(),
                 fmt_num(pt.median, p.decimals),
                 if pt.n > 1 {
@@ -130,10 +154,13 @@ pub fn table_rows(p: &Plot) -> Vec<[String; 5]> {
     rows
 }
 
-pub const HEADERS: [&str; 5] = [
-    "Series",
-    "Memory (MB)",
-    "Runs",
-    "Median",
-    "Spread (min–max)",
-];
+/// The columns of a plot's table.
+pub fn headers(p: &Plot) -> [&'static str; 5] {
+    [
+        "Series",
+        p.x_axis.heading(),
+        "Runs",
+        "Median",
+        "Spread (min–max)",
+    ]
+}

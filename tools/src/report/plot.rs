@@ -2,7 +2,7 @@
 //! bars as `<line>`/`<circle>`); each reference curve and vertical marker is one more polyline.
 //! Legend swatches are rectangles, so polylines count exactly the lines drawn.
 
-use super::figures::Plot;
+use super::figures::{Plot, XAxis};
 use plotters::prelude::*;
 
 const PALETTE: [RGBColor; 8] = [
@@ -18,6 +18,10 @@ const PALETTE: [RGBColor; 8] = [
 
 /// Memory axis ticks: readable from 128 to 10,240 MB.
 const MEMORY_TICKS: [f64; 7] = [128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 10240.0];
+/// Concurrency axis ticks, up to LMI's 1,600 per environment.
+const CONCURRENCY_TICKS: [f64; 12] = [
+    1.0, 2.0, 3.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1600.0,
+];
 
 /// plotters' SVG backend has no dashed polyline (its dashed series draws every dash as a
 /// polyline of its own): predicted curves are drawn with this opacity, used by nothing else,
@@ -55,21 +59,44 @@ fn draw(plot: &Plot, out: &mut String) -> Result<(), String> {
         y_max = 1.0;
     }
     let y_top = y_max * 1.12;
+    // Memory: 128 to 10,240 MB; concurrency: 1 to the largest number at once.
+    let (x_range, x_ticks, x_desc) = match plot.x_axis {
+        XAxis::Memory => (
+            112f64..11_000f64,
+            MEMORY_TICKS.to_vec(),
+            "Memory (MB, log scale)",
+        ),
+        XAxis::Concurrency => {
+            let most = plot
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.x))
+                .chain(plot.vlines.iter().map(|v| v.0 as u32))
+                .max()
+                .unwrap_or(1)
+                .max(2) as f64;
+            let ticks: Vec<f64> = CONCURRENCY_TICKS
+                .iter()
+                .copied()
+                .filter(|&t| t <= most)
+                .collect();
+            (
+                0.85f64..most * 1.2,
+                ticks,
+                "Invocations at once in one process (overlap.others_max + 1, log scale)",
+            )
+        }
+    };
     let mut chart = ChartBuilder::on(&root)
         .caption(&plot.title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(42)
         .y_label_area_size(78)
-        .build_cartesian_2d(
-            (112f64..11_000f64)
-                .log_scale()
-                .with_key_points(MEMORY_TICKS.to_vec()),
-            0f64..y_top,
-        )
+        .build_cartesian_2d(x_range.log_scale().with_key_points(x_ticks), 0f64..y_top)
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("Memory (MB, log scale)")
+        .x_desc(x_desc)
         .y_desc(plot.y_label.as_str())
         .x_label_formatter(&|m| format!("{}", m.round() as i64))
         .y_label_formatter(&|v| y_tick(*v, y_top))
@@ -79,11 +106,7 @@ fn draw(plot: &Plot, out: &mut String) -> Result<(), String> {
 
     for (i, s) in plot.series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
-        let pts: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .map(|p| (p.memory_mb as f64, p.median))
-            .collect();
+        let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x as f64, p.median)).collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(err)?
@@ -97,7 +120,7 @@ fn draw(plot: &Plot, out: &mut String) -> Result<(), String> {
             .map_err(err)?;
         // Spread over repeated runs: a min–max bar where there is one.
         for p in s.points.iter().filter(|p| p.max > p.min) {
-            let x = p.memory_mb as f64;
+            let x = p.x as f64;
             // A zero-width rectangle outline, so it is not counted as a line series.
             chart
                 .plotting_area()
@@ -162,7 +185,7 @@ fn draw(plot: &Plot, out: &mut String) -> Result<(), String> {
             .position(|s| s.name == mk.series)
             .map(|i| PALETTE[i % PALETTE.len()])
             .unwrap_or(BLACK);
-        let at = (mk.memory_mb as f64, mk.value);
+        let at = (mk.x as f64, mk.value);
         if mk.label == "cheapest" {
             chart
                 .draw_series(std::iter::once(TriangleMarker::new(at, 9, color.filled())))
