@@ -38,7 +38,7 @@ pub const REPORTED_PERIOD_MS: f64 = 20.0;
 pub const LINUX_DEFAULT_PERIOD_MS: f64 = 100.0;
 
 /// The longest a function may run: a timeout of at most 900 s.
-pub const MAX_TIMEOUT_MS: f64 = 900_000.0;
+pub const MAX_TIMEOUT_MS: u64 = 900_000;
 
 /// Price of a request, in USD: $0.20 per million.
 pub const REQUEST_USD: f64 = 0.20 / 1_000_000.0;

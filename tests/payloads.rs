@@ -358,21 +358,11 @@ fn refusals_are_computed_with_the_probe_guard() {
 
 // ---- does each strategy choose?
 
-/// Lambda's documented CPU model (tools/src/emulate/lambda.rs holds the emulator's copy): at M MB
-/// a function gets M / 1,769 vCPU, on 2 visible cores up to 3,008 MB, then 3 / 4 / 5 / 6 from
-/// 3,009 / 5,308 / 7,077 / 8,846 MB; a phase that keeps `threads` busy runs at the least of the
-/// three.
+/// Lambda's documented CPU model, from the probe's one copy of it (`lambda_model`): at M MB a
+/// function gets M / 1,769 vCPU, on the cores it sees; a phase that keeps `threads` busy runs at
+/// the least of the three.
 fn vcpu(memory_mb: u64, threads: u64) -> f64 {
-    let cores = match memory_mb {
-        m if m >= 8846 => 6,
-        m if m >= 7077 => 5,
-        m if m >= 5308 => 4,
-        m if m >= 3009 => 3,
-        _ => 2,
-    };
-    (memory_mb as f64 / 1769.0)
-        .min(cores as f64)
-        .min(threads as f64)
+    lambda_probe::lambda_model::usable_vcpu(memory_mb as u32, threads as f64).0
 }
 
 /// The smallest margin by which a strategy may pick its size: Power Tuning compares trimmed

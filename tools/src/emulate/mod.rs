@@ -42,8 +42,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The longest a run may be given: Lambda's maximum timeout.
-const MAX_TIMEOUT_MS: u64 = 900_000;
 const MAX_RUNS: u32 = 100;
 /// The largest environment `--managed` takes: LMI's 32 GiB at 2 GiB per vCPU.
 const MAX_MANAGED_VCPUS: u32 = 16;
@@ -96,8 +94,8 @@ pub struct Args {
     probe: Option<PathBuf>,
     /// Each run's deadline, as a Lambda timeout; a run still going 10 s past it is killed and
     /// recorded as failed.
-    #[arg(long, default_value_t = MAX_TIMEOUT_MS, value_name = "MS",
-          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
+    #[arg(long, default_value_t = lambda_probe::lambda_model::MAX_TIMEOUT_MS, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=lambda_probe::lambda_model::MAX_TIMEOUT_MS))]
     timeout_ms: u64,
     /// Run without cgroups (no CPU or memory limit; only the environment variable is set).
     /// Results then say "emulated": null.

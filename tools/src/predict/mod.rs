@@ -650,7 +650,7 @@ pub fn json_lines(predictions: &[Prediction], groups: &[Group]) -> String {
                 "cores": r.at.cores,
                 "fits": r.refused.is_none(),
                 "refused": r.refused,
-                "over_timeout": r.at.predicted_ms > lm::MAX_TIMEOUT_MS,
+                "over_timeout": r.at.predicted_ms > lm::MAX_TIMEOUT_MS as f64,
             });
             let _ = writeln!(out, "{line}");
         }
@@ -789,7 +789,7 @@ pub fn table(predictions: &[Prediction], groups: &[Group], options: &Options) ->
         for r in &p.rows {
             let range = format!(
                 "{}{} ({} – {})",
-                if r.at.predicted_ms > lm::MAX_TIMEOUT_MS {
+                if r.at.predicted_ms > lm::MAX_TIMEOUT_MS as f64 {
                     "over 900 s: "
                 } else {
                     ""

@@ -182,7 +182,7 @@ pub fn sweep(g: &Group, input: &Input, options: &Options) -> Sweep {
         total_usd: function_usd + executor_usd + step_functions_usd,
         longest_step_ms: longest_ms,
         longest_step_mb: longest_mb,
-        over_timeout: longest_ms > lm::MAX_TIMEOUT_MS,
+        over_timeout: longest_ms > lm::MAX_TIMEOUT_MS as f64,
         pick_mb: pick(&averages, input.strategy),
         refused_mb: refused,
     }

@@ -62,7 +62,7 @@ pub struct Recommendations {
 pub fn recommend(rows: &[Priced], works: &[Work], balanced_weight: f64) -> Option<Recommendations> {
     let ok: Vec<&Priced> = rows
         .iter()
-        .filter(|r| r.refused.is_none() && r.at.predicted_ms <= lm::MAX_TIMEOUT_MS)
+        .filter(|r| r.refused.is_none() && r.at.predicted_ms <= lm::MAX_TIMEOUT_MS as f64)
         .collect();
     let smallest_fit = ok.iter().map(|r| r.at.memory_mb).min()?;
     let smallest_tried = rows.iter().map(|r| r.at.memory_mb).min()?;
