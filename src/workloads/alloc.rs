@@ -9,7 +9,7 @@
 //! Figures that need sorting are computed after the last pass.
 
 use super::memory::{
-    guarded, jemalloc_settings, jemalloc_stats, paint, purge_all_arenas, release, JemallocSettings,
+    run_guarded, GuardFigures, jemalloc_settings, jemalloc_stats, paint, purge_all_arenas, release, JemallocSettings,
     JemallocStats, MemoryLock,
 };
 use super::{check_range, Context, Host, Outcome, Phase, Plotted, Run, Workload};
@@ -164,15 +164,7 @@ impl Workload for Alloc {
         let need = Self::need(&params, crate::host::page_size_bytes());
         let deadline = ctx.deadline;
         let p = params.clone();
-        let (out, lock) = guarded(need, deadline, move |budget| {
-            let mut out = run(&p, deadline)?;
-            out.figures.memory_budget = budget;
-            Ok(out)
-        })
-        .await?;
-        let mut out = out.unwrap_or_else(|| not_run(&params));
-        out.figures.memory_lock = lock;
-        Ok(out)
+        run_guarded(need, deadline, move || run(&p, deadline), || not_run(&params)).await
     }
 
     /// `reuse 100x1048576 passes=2`.
@@ -305,8 +297,15 @@ impl Workload for Alloc {
                 let done_mib = p.buffers_done as f64 * mib;
                 let wall_ms = p.wall_ms.unwrap_or_else(|| painted_us(p.pass) / 1000.0);
                 let new_pages = pages(p.pass);
+                let cpu: Vec<f64> = rows(p.pass)
+                    .filter_map(|s| s.cpu_us.map(|c| c as f64))
+                    .collect();
                 Phase {
                     new_pages: Some(new_pages),
+                    // Its buffers are equal items: how far their CPU strayed.
+                    cpu_spread: (cpu.len() == rows(p.pass).count())
+                        .then(|| super::item_spread(&cpu))
+                        .flatten(),
                     fault_ms: reference.map(|r| {
                         if new_pages as f64 / done_mib < FAULT_FREE_PAGES_PER_MIB {
                             0.0
@@ -350,6 +349,11 @@ pub struct BufferSample {
     pub new_pages: u64,
     /// 4 KiB virtual pages of this buffer that no earlier buffer of this run covered.
     pub never_touched_pages: u64,
+    /// CPU time of the thread over allocate + paint (the kernel's page faults included): the
+    /// same work's CPU from buffer to buffer, which a throttling pause inside the wall does not
+    /// change. Absent in responses of earlier probes.
+    #[serde(default)]
+    pub cpu_us: Option<u64>,
 }
 
 /// One pass over all buffers.
@@ -389,6 +393,15 @@ pub struct Figures {
     pub memory_budget: Budget,
     /// Whether it waited for another memory workload of the process, and when it ran.
     pub memory_lock: MemoryLock,
+}
+
+impl GuardFigures for Figures {
+    fn memory_budget(&mut self) -> &mut Budget {
+        &mut self.memory_budget
+    }
+    fn memory_lock(&mut self) -> &mut MemoryLock {
+        &mut self.memory_lock
+    }
 }
 
 /// Bytes of bookkeeping per buffer per pass, and per buffer (touched range + held pointer).
@@ -483,6 +496,7 @@ pub fn run(
             // SAFETY: `ptr` is a live allocation of `len` bytes, writable, held until freed.
             unsafe { paint(ptr, len, fill) };
             let paint_us = laps.lap_us();
+            let cpu_us = laps.cpu_us();
             let new_pages = laps.new_pages();
             let never_touched_pages = touched.cover(ptr as u64, p.buffer_bytes);
             samples.push(BufferSample {
@@ -492,6 +506,7 @@ pub fn run(
                 paint_us: round(paint_us, 3),
                 new_pages,
                 never_touched_pages,
+                cpu_us: Some(cpu_us),
             });
         }
         // The statistics are read outside the pass's span: they are the probe's, not the work's.
@@ -800,9 +815,17 @@ mod tests {
         let mut out = run(&p, Deadline::none()).unwrap();
         // Known timings and faults (page counts are process-wide here): pass 1 faults every
         // page at 30 µs per buffer, pass 2 none at 10 µs per buffer.
+        assert!(out.samples.iter().all(|s| s.cpu_us.is_some()));
         for s in &mut out.samples {
             (s.alloc_us, s.paint_us) = (1.0, if s.pass == 1 { 29.0 } else { 9.0 });
             s.new_pages = if s.pass == 1 { 16 } else { 0 };
+            // Pass 1's buffers took 20, 30, 30, 40 µs of CPU; pass 2's all 10.
+            s.cpu_us = Some(match (s.pass, s.index) {
+                (1, 0) => 20,
+                (1, 3) => 40,
+                (1, _) => 30,
+                _ => 10,
+            });
         }
         let r = Run::<Alloc> {
             params: p,
@@ -833,6 +856,9 @@ mod tests {
             "{phases:?}"
         );
         assert_eq!(phases[1].fault_ms, Some(0.0));
+        // The buffers are equal items: p10–p90 half-width over the median.
+        assert_eq!(phases[0].cpu_spread, Some((40.0 - 20.0) / 2.0 / 30.0));
+        assert_eq!(phases[1].cpu_spread, Some(0.0));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the memory workloads share: painting memory for real, raw anonymous mappings, and
 //! jemalloc's control interface (purge, effective settings, statistics).
 
+use super::Outcome;
 use crate::budget::{Budget, Need};
 use crate::error::ProbeError;
 use crate::host::since_start_us;
@@ -175,6 +176,36 @@ pub async fn guarded<T: Send + 'static>(
         held_until_us: Some(round(since_start_us(until), 3)),
     };
     out.map(|t| (Some(t), lock))
+}
+
+/// The figures of a memory workload that record what [`guarded`] did: the budget the request
+/// was checked against, and how the lock went.
+pub trait GuardFigures {
+    fn memory_budget(&mut self) -> &mut Budget;
+    fn memory_lock(&mut self) -> &mut MemoryLock;
+}
+
+/// A memory workload's whole run: `work` under [`guarded`], its figures given the budget and
+/// the lock; `not_run`'s outcome when the deadline came before the lock did.
+pub async fn run_guarded<F, S>(
+    need: Option<Need>,
+    deadline: Deadline,
+    work: impl FnOnce() -> Result<Outcome<F, S>, ProbeError> + Send + 'static,
+    not_run: impl FnOnce() -> Outcome<F, S>,
+) -> Result<Outcome<F, S>, ProbeError>
+where
+    F: GuardFigures + Send + 'static,
+    S: Send + 'static,
+{
+    let (out, lock) = guarded(need, deadline, move |budget| {
+        let mut out = work()?;
+        *out.figures.memory_budget() = budget;
+        Ok(out)
+    })
+    .await?;
+    let mut out = out.unwrap_or_else(not_run);
+    *out.figures.memory_lock() = lock;
+    Ok(out)
 }
 
 fn elapsed_ms(since: Instant) -> f64 {

@@ -3,7 +3,7 @@
 //! mapping every repeat (first-touch bandwidth: page faults included). The memory comes
 //! straight from the kernel (`mmap`), so the allocator's settings play no part.
 
-use super::memory::{guarded, Mapping, MemoryLock};
+use super::memory::{run_guarded, GuardFigures, Mapping, MemoryLock};
 use super::{check_range, Context, Host, Outcome, Phase, Plotted, Run, Workload};
 use crate::budget::{Budget, Fit, Need};
 use crate::error::ProbeError;
@@ -93,15 +93,7 @@ impl Workload for Memset {
         let need = Self::need(&params, crate::host::page_size_bytes());
         let deadline = ctx.deadline;
         let p = params.clone();
-        let (out, lock) = guarded(need, deadline, move |budget| {
-            let mut out = run(&p, deadline)?;
-            out.figures.memory_budget = budget;
-            Ok(out)
-        })
-        .await?;
-        let mut out = out.unwrap_or_else(|| not_run(&params));
-        out.figures.memory_lock = lock;
-        Ok(out)
+        run_guarded(need, deadline, move || run(&p, deadline), || not_run(&params)).await
     }
 
     /// `67108864x20 touched` or `… first-touch`.
@@ -266,6 +258,15 @@ pub struct Figures {
     pub memory_budget: Budget,
     /// Whether it waited for another memory workload of the process, and when it ran.
     pub memory_lock: MemoryLock,
+}
+
+impl GuardFigures for Figures {
+    fn memory_budget(&mut self) -> &mut Budget {
+        &mut self.memory_budget
+    }
+    fn memory_lock(&mut self) -> &mut MemoryLock {
+        &mut self.memory_lock
+    }
 }
 
 const ROW_BYTES: u64 = std::mem::size_of::<RepeatSample>() as u64;
