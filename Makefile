@@ -26,7 +26,7 @@ PARAMS ?=
 SAM_CAPABILITIES := CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
 .PHONY: help setup build build-arm64 build-x86 demo test test-template lint bench estimate predict-check watch \
-	local deploy invoke invoke-lmi tune tune-both outputs fetch-logs insights emulate emulate-lmi report \
+	local deploy invoke invoke-lmi tune tune-both outputs fetch-logs insights emulate emulate-lmi report predict \
 	report-check clean delete soak fuzz deny fixtures schema
 
 help: ## List the targets
@@ -46,14 +46,21 @@ build-x86: setup ## Build bootstrap for x86_64
 $(BIN): $(wildcard src/*.rs src/*/*.rs) Cargo.toml Cargo.lock
 	cargo build --release --bin lambda-probe
 
-demo: setup $(BIN) ## Run every bench payload locally (io against a local moto endpoint) and print a short summary of each
+# demo: every payload runs here without Lambda's CPU limit, as a function of the size whose CPU
+# share is this machine's cores (`run --memory-mb host`: 3,538 MB on 2 cores), so the sizes
+# report and predict read match what the runs had. Responses in $(DEMO_OUT)/<payload>.json.
+DEMO_OUT ?= out/demo
+demo: setup $(BIN) ## Run every bench payload locally (io against a local moto endpoint), print a summary of each, save the responses in out/demo/
+	@mkdir -p $(DEMO_OUT)
 	@for p in $(filter-out bench-payloads/io-%,$(PAYLOADS)); do \
 	  echo "== $$p"; \
-	  $(BIN) run "$$p" --summary || true; \
+	  $(BIN) run "$$p" --summary --memory-mb host --save "$(DEMO_OUT)/$$(basename "$$p")" || true; \
 	done
 	@# io needs a DynamoDB table: a local one (moto_server), started once for the io payloads.
 	@$(PY) scripts/local_dynamodb.py -- sh -c 'for p in $(filter bench-payloads/io-%,$(PAYLOADS)); do \
-	  echo "== $$p"; $(BIN) run "$$p" --summary || true; done'
+	  echo "== $$p"; $(BIN) run "$$p" --summary --memory-mb host --save "$(DEMO_OUT)/$$(basename "$$p")" || true; done'
+	@echo "== saved in $(DEMO_OUT)/: plot them with make report IN='$(DEMO_OUT)/*.json', predict every size with"
+	@echo "   make predict IN=$(DEMO_OUT)/pbkdf2-multi.json"
 
 lint: setup ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all --check
@@ -192,6 +199,12 @@ report: setup ## Build report.md and report.html from results: make report IN="o
 	cargo build --release -p lambda-probe-tools
 	target/release/lambda-probe-tools report $(IN) --out "$(REPORT)"
 	@echo "open $(REPORT)/report.html"
+
+SIZES ?=
+predict: setup ## Every memory size's duration, cost and the sizes to pick, from one run: make predict IN=out/demo/pbkdf2-multi.json [SIZES=128,1769,3538]
+	@test "$(origin IN)" != file || { echo "usage: make predict IN=<results: a response, emulate lines, CloudWatch export> [SIZES=128,1769,3538]"; exit 2; }
+	cargo build --release -p lambda-probe-tools
+	target/release/lambda-probe-tools predict $(IN) $(if $(SIZES),--memory "$(SIZES)")
 
 # report-check: render the fixture report in headless Chromium; the screenshot stays outside the repo.
 SHOT ?= out/report-check.png

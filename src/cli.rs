@@ -71,6 +71,29 @@ pub struct RunArgs {
     /// Print a short human summary instead of the JSON (one invocation only).
     #[arg(long)]
     pub summary: bool,
+    /// Also write the JSON (one line per invocation, errors included) to this file, created or
+    /// emptied first: with --summary, the summary on the terminal and the response for
+    /// `lambda-probe-tools report` and `predict`.
+    #[arg(long, value_name = "PATH")]
+    pub save: Option<std::path::PathBuf>,
+    /// Run as a function of this memory size, as AWS_LAMBDA_FUNCTION_MEMORY_SIZE would say
+    /// (the memory guard's limit, and the size the tools read); `host`: the size whose CPU share
+    /// is this machine's cores (2 cores: 3538). No CPU or memory limit is applied: `lambda-probe-tools emulate` does that.
+    #[arg(long, value_name = "MB|host", value_parser = parse_memory_mb)]
+    pub memory_mb: Option<u32>,
+}
+
+/// `--memory-mb`: a Lambda memory size, or `host` for the one whose share is this machine's
+/// cores (Lambda's rule, from `lambda_model`).
+fn parse_memory_mb(text: &str) -> Result<u32, String> {
+    let mb = if text == "host" {
+        crate::lambda_model::memory_for_vcpu(crate::host::sandbox_cores() as f64)
+    } else {
+        text.parse()
+            .map_err(|_| format!("{text:?} is not a memory size in MB (128..=10240) or `host`"))?
+    };
+    crate::lambda_model::check_memory_mb(mb)?;
+    Ok(mb)
 }
 
 pub async fn main() -> ExitCode {
@@ -117,6 +140,19 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let save = match &args.save {
+        None => None,
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some(Arc::new(std::sync::Mutex::new(f))),
+            Err(e) => {
+                eprintln!("cannot write {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if let Some(mb) = args.memory_mb {
+        crate::host::give_memory_mb(mb);
+    }
     let event = match serde_json::from_str::<Value>(&text) {
         Ok(event) => event,
         Err(e) => {
@@ -148,12 +184,17 @@ async fn run(args: RunArgs) -> ExitCode {
     let start = Arc::new(tokio::sync::Barrier::new(args.concurrency as usize));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
-        let (event, any_error, start) = (event.clone(), any_error.clone(), start.clone());
+        let (event, any_error, start, save) = (
+            event.clone(),
+            any_error.clone(),
+            start.clone(),
+            save.clone(),
+        );
         let (repeat, timeout_ms, summary) = (args.repeat, args.timeout_ms, args.summary);
         workers.spawn(async move {
             start.wait().await;
             for _ in 0..repeat {
-                if !invoke_once(&event, timeout_ms, summary).await {
+                if !invoke_once(&event, timeout_ms, summary, save.as_deref()).await {
                     any_error.store(true, Ordering::SeqCst);
                 }
             }
@@ -173,21 +214,35 @@ async fn run(args: RunArgs) -> ExitCode {
 }
 
 /// One invocation through `handle`, as the Lambda loop makes it (the same cold_start,
-/// invocation_index and overlap accounting), printed as one line; false when it answered with
-/// an error.
-async fn invoke_once(event: &Value, timeout_ms: Option<u64>, summary: bool) -> bool {
+/// invocation_index and overlap accounting), printed as one line (and saved as one, with
+/// `--save`); false when it answered with an error or could not be saved.
+async fn invoke_once(
+    event: &Value,
+    timeout_ms: Option<u64>,
+    summary: bool,
+    save: Option<&std::sync::Mutex<std::fs::File>>,
+) -> bool {
     // Each invocation gets its own deadline, as each Lambda invocation gets its timeout.
     let deadline = timeout_ms
         .map(|ms| Deadline::after(Duration::from_millis(ms)))
         .unwrap_or_else(Deadline::none);
-    let (text, ok) = match crate::handle(event.clone(), deadline).await {
-        Ok((response, _)) if summary => (human_summary(&response), true),
+    let (json, human, mut ok) = match crate::handle(event.clone(), deadline).await {
         Ok((response, _)) => (
             serde_json::to_string(&response).unwrap_or_default() + "\n",
+            summary.then(|| human_summary(&response)),
             true,
         ),
-        Err(e) => (e.to_json().to_string() + "\n", false),
+        Err(e) => (e.to_json().to_string() + "\n", None, false),
     };
+    if let Some(file) = save {
+        // Lines of concurrent invocations never interleave: one write each, under the lock.
+        let mut f = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(e) = f.write_all(json.as_bytes()).and_then(|_| f.flush()) {
+            eprintln!("cannot save the response: {e}");
+            ok = false;
+        }
+    }
+    let text = human.unwrap_or(json);
     // One write per invocation, flushed, so a reader sees each as it ends, lines of
     // concurrent invocations never interleave, and a process killed mid-series leaves its
     // finished lines behind.
@@ -254,6 +309,18 @@ mod tests {
         assert_eq!((a.payload.as_str(), a.repeat), ("-", 3));
         assert_eq!(parse(&["p", "--repeat", "1000"]).unwrap().repeat, 1000);
         assert_eq!(parse(&["p"]).unwrap().concurrency, 1);
+        assert_eq!(parse(&["p"]).unwrap().memory_mb, None);
+        assert_eq!(
+            parse(&["p", "--memory-mb", "1024"]).unwrap().memory_mb,
+            Some(1024)
+        );
+        // `host`: this machine's cores as a Lambda size, by the one model.
+        assert_eq!(
+            parse(&["p", "--memory-mb", "host"]).unwrap().memory_mb,
+            Some(crate::lambda_model::memory_for_vcpu(
+                crate::host::sandbox_cores() as f64
+            ))
+        );
         let a = parse(&["p", "--concurrency", "16", "--repeat", "2"]).unwrap();
         assert_eq!((a.concurrency, a.repeat), (16, 2));
         assert_eq!(
@@ -268,6 +335,12 @@ mod tests {
             (vec!["p", "--repeat"], "--repeat"),
             (vec!["p", "--concurrency", "0"], "1..=1600"),
             (vec!["p", "--concurrency", "1601"], "1..=1600"),
+            (vec!["p", "--memory-mb", "127"], "not a Lambda memory size"),
+            (
+                vec!["p", "--memory-mb", "10241"],
+                "not a Lambda memory size",
+            ),
+            (vec!["p", "--memory-mb", "lots"], "or `host`"),
         ] {
             let e = parse(&bad)
                 .err()

@@ -116,6 +116,13 @@ pub fn vcpu_share(memory_mb: u32) -> f64 {
     memory_mb as f64 / MB_PER_VCPU
 }
 
+/// The smallest memory size whose share reaches `vcpu` vCPU-seconds per second, within Lambda's
+/// range: 1 vCPU → 1,769 MB, 2 → 3,538 MB; 6 → 10,240 MB (the most there is, 5.79).
+pub fn memory_for_vcpu(vcpu: f64) -> u32 {
+    let mb = (vcpu * MB_PER_VCPU).ceil();
+    mb.clamp(MIN_MEMORY_MB as f64, MAX_MEMORY_MB as f64) as u32
+}
+
 /// The cores a function of `memory_mb` sees.
 pub fn visible_cores(memory_mb: u32) -> u32 {
     CORE_STEPS
@@ -215,6 +222,16 @@ pub fn invocation_cost(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_for_vcpu_is_the_share_inverted_within_the_range() {
+        assert_eq!(memory_for_vcpu(1.0), 1769);
+        assert_eq!(memory_for_vcpu(2.0), 3538);
+        assert_eq!(vcpu_share(memory_for_vcpu(0.5)), 885.0 / 1769.0);
+        assert_eq!(memory_for_vcpu(0.01), MIN_MEMORY_MB);
+        assert_eq!(memory_for_vcpu(6.0), MAX_MEMORY_MB);
+        assert_eq!(memory_for_vcpu(64.0), MAX_MEMORY_MB);
+    }
 
     #[test]
     fn share_is_proportional_to_memory() {

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 pub struct Environment {
     /// The kernel's name for the architecture (`x86_64`, `aarch64`).
     pub arch: String,
-    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; null outside Lambda.
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (or `lambda-probe run --memory-mb`); null outside
+    /// Lambda.
     pub memory_mb: Option<u32>,
     /// `AWS_LAMBDA_MAX_CONCURRENCY`: the invocations Lambda may send this process at once
     /// (Lambda Managed Instances, where the runtime starts that many workers); null where it
@@ -85,9 +86,22 @@ pub fn snapshot(invocation: Invocation, during_run: RunCounters) -> Environment 
 }
 
 pub fn lambda_memory_mb() -> Option<u32> {
-    std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
+    MEMORY_MB_GIVEN.get().copied().or_else(|| {
+        std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// The memory size `lambda-probe run --memory-mb` gave this process, in place of
+/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`: kept here rather than written into the environment,
+/// which other threads may be reading.
+static MEMORY_MB_GIVEN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Runs this process as a function of `memory_mb` (see [`lambda_memory_mb`]); once, before
+/// the first invocation. False when a size was already given.
+pub fn give_memory_mb(memory_mb: u32) -> bool {
+    MEMORY_MB_GIVEN.set(memory_mb).is_ok()
 }
 
 /// `AWS_LAMBDA_MAX_CONCURRENCY` as the runtime reads it (a number above 0), else `None`.

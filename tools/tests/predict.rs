@@ -108,6 +108,86 @@ fn json_lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// `make demo`'s path: `run --summary --save --memory-mb host` prints the summary and saves the
+/// response; `report` reads it as a local run (not Lambda's, not emulated) and `predict` predicts
+/// every size from it.
+#[test]
+fn a_saved_local_run_goes_to_report_and_predict() {
+    let payload = write(
+        "demo-pbkdf2.json",
+        r#"{"workload":"pbkdf2","iterations":2000,"passwords":2,"threads":[1,2]}"#,
+    );
+    let saved = scratch().join("demo-pbkdf2-response.json");
+    let out = Command::new(probe())
+        .args([
+            "run",
+            payload.to_str().unwrap(),
+            "--summary",
+            "--memory-mb",
+            "host",
+        ])
+        .arg("--save")
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let host_mb =
+        lambda_probe::lambda_model::memory_for_vcpu(lambda_probe::host::sandbox_cores() as f64);
+    let summary = text(&out.stdout);
+    assert!(
+        summary.starts_with("pbkdf2 on ") && summary.contains(&format!("memory: {host_mb} MB")),
+        "{summary}"
+    );
+    let response: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(response["environment"]["memory_mb"], host_mb);
+    assert_eq!(response["summary"]["levels"].as_array().unwrap().len(), 2);
+
+    let dir = scratch().join("demo-report");
+    let out = tools(&[
+        "report",
+        saved.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("1 runs read; 0 failed runs; 0 inputs not read"),
+        "{md}"
+    );
+    let arch = response["environment"]["arch"]
+        .as_str()
+        .unwrap()
+        .replace("aarch64", "arm64");
+    assert!(
+        md.contains(&format!("| {arch} local | {host_mb} | 1 |")),
+        "{md}"
+    );
+    assert!(
+        !md.contains(" real |"),
+        "a local run labelled as Lambda's: {md}"
+    );
+
+    let out = tools(&[
+        "predict",
+        saved.to_str().unwrap(),
+        "--memory",
+        "128,1769,3538",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = json_lines(&out);
+    let sizes: Vec<u64> = rows
+        .iter()
+        .filter_map(|r| r["memory_mb"].as_u64())
+        .collect();
+    assert_eq!(sizes, [128, 1769, 3538]);
+    assert!(
+        rows.last().unwrap()["recommendations"].is_array(),
+        "{rows:?}"
+    );
+}
+
 /// A real response of this build, edited: what `predict` must refuse.
 #[test]
 fn bad_inputs_are_refused_with_the_reason() {

@@ -57,7 +57,8 @@ fn jsonl(name: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Every response in the response fixtures (single files and JSON lines): "real" runs.
+/// Every response in the response fixtures (single files and JSON lines): `run` on this
+/// machine, so "local" runs.
 fn fixture_responses() -> Vec<Response> {
     let mut v = Vec::new();
     for w in WORKLOADS {
@@ -125,9 +126,29 @@ fn polylines(svg_path: &Path) -> usize {
     polylines_of(svg_path, false)
 }
 
+/// The report's section of `r` among the on-demand runs `all`, as (anchor and id prefix,
+/// heading): its workload, or, where the workload's runs measure several experiments, the n-th
+/// of them by label.
+fn section_of(all: &[Response], r: &Response) -> (String, String) {
+    let w = r.workload();
+    let experiments: BTreeSet<String> = all
+        .iter()
+        .filter(|x| x.workload() == w)
+        .map(|x| x.result.experiment())
+        .collect();
+    if experiments.len() == 1 {
+        return (w.to_string(), w.to_string());
+    }
+    let mine = r.result.experiment();
+    let n = experiments.iter().position(|e| *e == mine).unwrap() + 1;
+    (format!("{w}-{n}"), format!("{w} · {mine}"))
+}
+
 /// What one plot of the report must show, computed here from the typed responses.
 #[derive(Default)]
 struct Expect {
+    /// The section it is in (`section_of`).
+    section: String,
     /// series → memory → values
     series: BTreeMap<String, BTreeMap<u32, Vec<f64>>>,
     decimals: usize,
@@ -158,9 +179,29 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
 
+    let responses = fixture_responses();
+    // One section per workload, or per experiment where a workload's runs measure several.
+    let sections: BTreeSet<(String, String)> = responses
+        .iter()
+        .map(|r| section_of(&responses, r))
+        .collect();
     for w in WORKLOADS {
-        assert!(md.contains(&format!("\n## {w}\n")), "no {w} section:\n{md}");
-        assert!(html.contains(&format!("<h2 id=\"{w}\">{w}</h2>")));
+        assert!(
+            sections
+                .iter()
+                .any(|(key, _)| key == w || key.starts_with(&format!("{w}-"))),
+            "the fixtures give no {w} section"
+        );
+    }
+    for (key, heading) in &sections {
+        assert!(
+            md.contains(&format!("\n## {heading}\n")),
+            "no {heading} section:\n{md}"
+        );
+        assert!(
+            html.contains(&format!("<h2 id=\"{key}\">{heading}</h2>")),
+            "{key}"
+        );
     }
     assert!(!md.contains("not in the inputs"), "{md}");
     // Unreadable inputs are listed with their reason.
@@ -169,14 +210,14 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
     assert!(md.contains("missing.json | cannot read the file"), "{md}");
 
     // Every plot the report must draw, and what is in it.
-    let responses = fixture_responses();
     let mut want: BTreeMap<String, Expect> = BTreeMap::new();
     for r in &responses {
-        let w = r.workload();
-        let series = format!("{} real", arch(r));
+        let (w, _) = section_of(&responses, r);
+        let series = format!("{} local", arch(r));
         let c = r.result.common();
         let mut add = |id: String, series: String, v: f64, decimals: usize, guides: usize| {
             let e = want.entry(id).or_default();
+            e.section = w.clone();
             e.decimals = decimals;
             e.guides = guides;
             e.series
@@ -207,15 +248,19 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
         }
     }
     // io's latency and throughput are among them: the plots the last wave lost.
-    for id in [
-        "io-p50",
-        "io-p99",
-        "io-rate",
-        "pbkdf2-speedup",
-        "alloc-touch",
-        "memset-bandwidth",
+    for plot in [
+        ("io", "-p50"),
+        ("io", "-p99"),
+        ("io", "-rate"),
+        ("pbkdf2", "-speedup"),
+        ("alloc", "-touch"),
+        ("memset", "-bandwidth"),
     ] {
-        assert!(want.contains_key(id), "the fixtures give no {id} points");
+        assert!(
+            want.keys()
+                .any(|id| id.starts_with(plot.0) && id.ends_with(plot.1)),
+            "the fixtures give no {plot:?} points"
+        );
     }
     let mut found: Vec<String> = std::fs::read_dir(out.join("svg"))
         .unwrap()
@@ -226,10 +271,10 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
     let timelines: BTreeSet<String> = responses
         .iter()
         .filter(|r| r.result.timeline().is_some())
-        .map(|r| format!("{}-timeline.svg", r.workload()))
+        .map(|r| format!("{}-timeline.svg", section_of(&responses, r).0))
         .collect();
     assert!(
-        timelines.contains("cpu-timeline-timeline.svg"),
+        timelines.iter().any(|t| t.starts_with("cpu-timeline")),
         "{timelines:?}"
     );
     for t in &timelines {
@@ -243,10 +288,11 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
     // `predict`'s curves: one per workload, parameters and architecture, dashed, on the
     // duration and cost plots.
     let mut functions: BTreeMap<String, BTreeSet<(Arch, String)>> = BTreeMap::new();
-    for r in &responses {
+    // cpu-timeline measures the sandbox, not work: predict draws nothing for it.
+    for r in responses.iter().filter(|r| r.workload() != "cpu-timeline") {
         let params = serde_json::to_value(&r.result).unwrap()["params"].to_string();
         functions
-            .entry(r.workload().to_string())
+            .entry(section_of(&responses, r).0)
             .or_default()
             .insert((arch(r), params));
     }
@@ -256,9 +302,8 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
             e.series.len() + e.guides,
             "{id}: series + reference lines"
         );
-        let (w, plot) = id.split_once('-').unwrap();
-        let predicted = if plot == "duration" || plot == "cost" {
-            functions[w].len()
+        let predicted = if id.ends_with("-duration") || id.ends_with("-cost") {
+            functions.get(&e.section).map_or(0, |f| f.len())
         } else {
             0
         };
@@ -279,12 +324,7 @@ fn fixture_report_has_a_section_for_every_workload_with_its_numbers() {
             }
         }
     }
-    for w in WORKLOADS {
-        assert!(
-            md.contains(&format!("\n## {w}\n")) && md.contains("### Predicted from one run"),
-            "{w}"
-        );
-    }
+    assert!(md.contains("### Predicted from one run"), "{md}");
     assert!(md.contains("- fastest: 1769 MB"), "{md}");
     // Self-contained: the HTML inlines every plot and timeline.
     assert_eq!(html.matches("<svg").count(), want.len() + timelines.len());
@@ -379,7 +419,12 @@ fn cloudwatch_exports_read_back_into_the_same_rows_as_the_responses() {
             "{export}: {}",
             got.lines().nth(2).unwrap_or("")
         );
-        assert_eq!(body(&got), body(&want), "{export}");
+        // The same rows, labelled as runs in Lambda: only a function writes those logs.
+        let as_lambda = ["arm64", "x86_64"].iter().fold(body(&want), |b, a| {
+            b.replace(&format!("{a} local"), &format!("{a} real"))
+        });
+        assert!(body(&want).contains(" local |"), "{want}");
+        assert_eq!(body(&got), as_lambda, "{export}");
     }
     // filter-log-events also holds EMF records, START/END lines and the tail guard: counted, not
     // rows; its REPORT lines are Lambda's own account.
@@ -513,7 +558,7 @@ fn concurrent_runs_get_a_section_against_concurrency_beside_on_demand() {
     let walls =
         |rs: &[&Response]| -> Vec<f64> { rs.iter().map(|r| r.result.common().wall_ms).collect() };
     let od_refs: Vec<&Response> = od.iter().collect();
-    let row = table_row(&format!("{arch} real"), 4096, &walls(&od_refs), 3);
+    let row = table_row(&format!("{arch} local"), 4096, &walls(&od_refs), 3);
     assert!(md.contains(&row), "no {row} in\n{md}");
 
     // Against concurrency: one point per number at once, each invocation's own figures.
@@ -522,7 +567,7 @@ fn concurrent_runs_get_a_section_against_concurrency_beside_on_demand() {
         "{md}"
     );
     let cores = lmi[0].environment.affinity_cores.unwrap();
-    let series = format!("{arch} real · {cores} vCPU, 4096 MB");
+    let series = format!("{arch} local · {cores} vCPU, 4096 MB");
     let mut by_k: BTreeMap<u32, Vec<&Response>> = BTreeMap::new();
     for r in &lmi {
         assert_eq!(r.environment.max_concurrency, Some(4));
@@ -539,7 +584,7 @@ fn concurrent_runs_get_a_section_against_concurrency_beside_on_demand() {
     }
     // The on-demand runs of the same memory, beside them.
     let beside = format!(
-        "on-demand {arch} at 4096 MB (3 run(s), real): median duration {:.3} ms",
+        "on-demand {arch} at 4096 MB (3 run(s), local): median duration {:.3} ms",
         median(walls(&od_refs))
     );
     assert!(md.contains(&beside), "no {beside:?} in\n{md}");

@@ -82,7 +82,10 @@ pub struct Plot {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Section {
+    /// The heading: the workload, and the experiment when the workload's runs measure several.
     pub workload: String,
+    /// The section's anchor and the prefix of its plots' ids: no spaces.
+    pub key: String,
     pub plots: Vec<Plot>,
     /// What runs did over time, when the workload records it (`Workload::timeline`).
     pub timeline: Option<super::timeline::TimelinePlot>,
@@ -269,8 +272,26 @@ pub fn sections(rows: &[Row]) -> Vec<Section> {
         }
         let (concurrent, on_demand): (Vec<&Row>, Vec<&Row>) =
             mine.into_iter().partition(|r| is_concurrent(r));
-        if !on_demand.is_empty() {
-            out.push(section(w, &on_demand));
+        // Runs that measure different things (1 thread against 2, alloc's modes, io's
+        // concurrency sets) never share a series: one section per experiment when there are
+        // several, as the metrics keep them apart by their Experiment dimension.
+        let mut experiments: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
+        for r in &on_demand {
+            experiments
+                .entry(r.response.result.experiment())
+                .or_default()
+                .push(r);
+        }
+        if experiments.len() == 1 {
+            out.push(section(w, w, &on_demand));
+        } else {
+            for (i, (experiment, runs)) in experiments.iter().enumerate() {
+                out.push(section(
+                    &format!("{w} · {experiment}"),
+                    &format!("{w}-{}", i + 1),
+                    runs,
+                ));
+            }
         }
         if !concurrent.is_empty() {
             out.push(concurrency_section(w, &concurrent, &on_demand));
@@ -279,6 +300,7 @@ pub fn sections(rows: &[Row]) -> Vec<Section> {
     if !missing.is_empty() {
         out.push(Section {
             workload: "not in the inputs".into(),
+            key: "not-in-the-inputs".into(),
             plots: vec![],
             timeline: None,
             notes: vec![format!(
@@ -291,8 +313,9 @@ pub fn sections(rows: &[Row]) -> Vec<Section> {
     out
 }
 
-fn section(workload: &str, rows: &[&Row]) -> Section {
-    let id = |s: &str| format!("{workload}-{s}");
+/// The section of runs `rows` headed `title`, its plots' ids prefixed with `key`.
+fn section(title: &str, key: &str, rows: &[&Row]) -> Section {
+    let id = |s: &str| format!("{key}-{s}");
     let mut notes = Vec::new();
     let duration = per_row_plot(
         rows,
@@ -327,7 +350,7 @@ fn section(workload: &str, rows: &[&Row]) -> Section {
             "No effective vCPU figures (summary.effective_vcpu is null in every run: runs under 1 ms).".into(),
         ),
     }
-    plots.extend(workload_plots(workload, rows));
+    plots.extend(workload_plots(key, rows));
     if let Some(d) = &duration {
         if let Some(mut c) = per_row_plot(
             rows,
@@ -358,13 +381,14 @@ fn section(workload: &str, rows: &[&Row]) -> Section {
     }
     if plots.len() <= 3 && rows.iter().all(|r| r.response.result.plotted().is_empty()) {
         notes.push(format!(
-            "{workload} has no figures of its own to plot beyond duration, effective vCPU and cost."
+            "{title} has no figures of its own to plot beyond duration, effective vCPU and cost."
         ));
     }
     Section {
-        workload: workload.into(),
+        workload: title.into(),
+        key: key.into(),
         plots,
-        timeline: super::timeline::timeline(workload, rows),
+        timeline: super::timeline::timeline(key, rows),
         notes,
         predicted,
     }
@@ -372,7 +396,7 @@ fn section(workload: &str, rows: &[&Row]) -> Section {
 
 /// The workload's own plots: every point its module hands out, grouped by plot, one series
 /// per architecture × source × the module's series.
-fn workload_plots(workload: &str, rows: &[&Row]) -> Vec<Plot> {
+fn workload_plots(key: &str, rows: &[&Row]) -> Vec<Plot> {
     struct Group {
         plot: Plot,
         values: Vec<(String, u32, f64)>,
@@ -385,7 +409,7 @@ fn workload_plots(workload: &str, rows: &[&Row]) -> Vec<Plot> {
                 Some(s) => format!("{} · {s}", series_name(r)),
                 None => series_name(r),
             };
-            let id = format!("{workload}-{}", p.plot);
+            let id = format!("{key}-{}", p.plot);
             let g = match groups.iter_mut().position(|g| g.plot.id == id) {
                 Some(i) => &mut groups[i],
                 None => {
@@ -582,9 +606,86 @@ fn concurrency_section(workload: &str, rows: &[&Row], on_demand: &[&Row]) -> Sec
     }
     Section {
         workload: format!("{workload} on Lambda Managed Instances (vs invocations at once)"),
+        key: format!("{workload}-managed-instances"),
         plots,
         timeline: None,
         notes,
         predicted: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulate::real_response;
+    use crate::report::input::Source;
+    use serde_json::{json, Value};
+
+    fn row(event: &Value, memory_mb: u32) -> Row {
+        let response = real_response(event.clone());
+        Row {
+            origin: format!("test at {memory_mb} MB"),
+            memory_mb,
+            arch: response.environment.lambda_arch().unwrap(),
+            source: Source::Local,
+            response,
+            emulated: None,
+        }
+    }
+
+    #[test]
+    fn runs_of_different_experiments_never_share_a_series() {
+        let one = json!({"workload":"pbkdf2","iterations":200,"passwords":2,"threads":[1]});
+        let both = json!({"workload":"pbkdf2","iterations":200,"passwords":2,"threads":[1,2]});
+        let rows = [row(&one, 128), row(&one, 1769), row(&both, 128)];
+        let out = sections(&rows);
+        let mine: Vec<&Section> = out.iter().filter(|s| s.key.starts_with("pbkdf2")).collect();
+        // By label: "… threads=1" before "… threads=1,2".
+        let (a, b) = (
+            rows[0].response.result.experiment(),
+            rows[2].response.result.experiment(),
+        );
+        assert!(a < b, "{a} / {b}");
+        assert_eq!(
+            mine.iter()
+                .map(|s| (s.key.as_str(), s.workload.clone()))
+                .collect::<Vec<_>>(),
+            [
+                ("pbkdf2-1", format!("pbkdf2 · {a}")),
+                ("pbkdf2-2", format!("pbkdf2 · {b}"))
+            ]
+        );
+        let duration = |s: &Section| {
+            let p = s
+                .plots
+                .iter()
+                .find(|p| p.id.ends_with("-duration"))
+                .unwrap();
+            (
+                p.id.clone(),
+                p.series[0]
+                    .points
+                    .iter()
+                    .map(|p| (p.x, p.n))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            duration(mine[0]),
+            ("pbkdf2-1-duration".into(), vec![(128, 1), (1769, 1)])
+        );
+        assert_eq!(
+            duration(mine[1]),
+            ("pbkdf2-2-duration".into(), vec![(128, 1)])
+        );
+
+        // One experiment: one section, named by the workload alone.
+        let out = sections(&rows[..2]);
+        let mine: Vec<&Section> = out.iter().filter(|s| s.key.starts_with("pbkdf2")).collect();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(
+            (mine[0].key.as_str(), mine[0].workload.as_str()),
+            ("pbkdf2", "pbkdf2")
+        );
     }
 }

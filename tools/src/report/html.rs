@@ -42,7 +42,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
         "<p>Sections: {}</p>",
         r.sections
             .iter()
-            .map(|s| format!("<a href=\"#{0}\">{0}</a>", esc(&s.workload)))
+            .map(|s| format!("<a href=\"#{}\">{}</a>", esc(&s.key), esc(&s.workload)))
             .chain((!r.account.lines.is_empty()).then(|| {
                 format!(
                     "<a href=\"#{}\">{}</a>",
@@ -82,7 +82,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n
         h.push_str("</table>\n");
     }
     for s in &r.sections {
-        let _ = writeln!(h, "<h2 id=\"{0}\">{0}</h2>", esc(&s.workload));
+        let _ = writeln!(h, "<h2 id=\"{}\">{}</h2>", esc(&s.key), esc(&s.workload));
         for n in &s.notes {
             let _ = writeln!(h, "<p class=note><em>{}</em></p>", esc(n));
         }

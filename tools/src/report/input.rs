@@ -13,8 +13,12 @@ use serde_json::Value;
 /// Where a row's numbers were measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
-    /// Real Lambda, `run`, or the emulator without cgroups: no CPU share was applied here.
+    /// A Lambda function (its response names the function, or it came from its CloudWatch
+    /// logs); the Runtime API emulator names a function too, and runs unthrottled.
     Real,
+    /// This machine without Lambda's limits: `lambda-probe run` (no function name) or `emulate
+    /// --unthrottled`. Its memory size is the one it was told, its CPU whatever the host gave.
+    Local,
     /// `emulate` with cgroup limits applied.
     Emulated,
 }
@@ -23,6 +27,7 @@ impl Source {
     pub fn label(self) -> &'static str {
         match self {
             Source::Real => "real",
+            Source::Local => "local",
             Source::Emulated => "emulated",
         }
     }
@@ -89,16 +94,25 @@ pub fn read_all(paths: &[String]) -> Inputs {
             }),
         }
     }
-    // The same response twice is the same run: keep the first.
-    let mut seen = std::collections::HashSet::new();
-    let before = out.rows.len();
-    out.rows.retain(|r| {
-        seen.insert((
-            serde_json::to_string(&r.response).unwrap_or_default(),
-            r.source.label(),
-        ))
-    });
-    out.duplicate_runs = before - out.rows.len();
+    // The same response twice is the same run (`make invoke`'s saved response and its log
+    // tail): keep the first, as Lambda's run when either copy says it ran there.
+    let mut first: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut kept: Vec<Row> = Vec::with_capacity(out.rows.len());
+    for r in std::mem::take(&mut out.rows) {
+        match first.entry(serde_json::to_string(&r.response).unwrap_or_default()) {
+            std::collections::hash_map::Entry::Occupied(at) => {
+                out.duplicate_runs += 1;
+                if r.source == Source::Real {
+                    kept[*at.get()].source = Source::Real;
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(kept.len());
+                kept.push(r);
+            }
+        }
+    }
+    out.rows = kept;
     out
 }
 
@@ -132,7 +146,7 @@ pub fn read_text(name: &str, text: &str, out: &mut Inputs) {
             for (i, line) in lines {
                 let origin = format!("{name}:{}", i + 1);
                 match serde_json::from_str::<Value>(line) {
-                    Ok(v) => read_object(&origin, v, out),
+                    Ok(v) => read_object(&origin, v, ReadFrom::File, out),
                     Err(e) => out.skipped.push(Skipped {
                         origin,
                         reason: format!("not JSON: {e}"),
@@ -281,7 +295,7 @@ fn read_document(name: &str, doc: Value, out: &mut Inputs) {
         }
         return;
     }
-    read_object(name, doc, out)
+    read_object(name, doc, ReadFrom::File, out)
 }
 
 /// One CloudWatch log message: a full-result line is a row, a REPORT line a line of Lambda's
@@ -319,7 +333,7 @@ fn read_log_message(origin: &str, message: &str, ctx: &LogContext, out: &mut Inp
     match line.response {
         Some(response) => {
             let before = out.rows.len();
-            read_object(&origin, response, out);
+            read_object(&origin, response, ReadFrom::LambdaLogs, out);
             if let Some(row) = out.rows.get(before) {
                 out.account.probe_lines.push(ProbeLine {
                     request_id: line.request_id.clone(),
@@ -350,8 +364,16 @@ struct MaybeEmulated {
     emulate_run: Option<RunInfo>,
 }
 
+/// Where an answer was read: a file of responses or emulate lines, or a Lambda function's
+/// CloudWatch logs (which only a function in Lambda writes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadFrom {
+    File,
+    LambdaLogs,
+}
+
 /// A response, an error, or an `emulate` line.
-fn read_object(origin: &str, v: Value, out: &mut Inputs) {
+fn read_object(origin: &str, v: Value, from: ReadFrom, out: &mut Inputs) {
     if !v.is_object() {
         out.skipped.push(Skipped {
             origin: origin.into(),
@@ -398,7 +420,7 @@ fn read_object(origin: &str, v: Value, out: &mut Inputs) {
             memory_mb: emulated_mb,
             reason: format!("{}: {}", e.error_type, e.error_message),
         }),
-        Ok(Answer::Response(r)) => match row(origin, *r, attached.emulated, emulated_mb) {
+        Ok(Answer::Response(r)) => match row(origin, *r, attached.emulated, emulated_mb, from) {
             Ok(r) => out.rows.push(r),
             Err(reason) => out.skipped.push(Skipped {
                 origin: origin.into(),
@@ -417,6 +439,7 @@ fn row(
     response: Response,
     emulated: Option<Emulated>,
     emulated_mb: Option<u32>,
+    from: ReadFrom,
 ) -> Result<Row, String> {
     let memory_mb = response
         .environment
@@ -435,8 +458,10 @@ fn row(
         arch,
         source: if emulated.is_some() {
             Source::Emulated
-        } else {
+        } else if from == ReadFrom::LambdaLogs || response.environment.function_name.is_some() {
             Source::Real
+        } else {
+            Source::Local
         },
         response,
         emulated,

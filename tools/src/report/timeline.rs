@@ -27,7 +27,7 @@ pub struct TimelinePlot {
 
 /// One lane per thread of the first run at each memory size and series (architecture ×
 /// source), by memory size; `None` when no run of the workload records a timeline.
-pub fn timeline(workload: &str, rows: &[&Row]) -> Option<TimelinePlot> {
+pub fn timeline(key: &str, rows: &[&Row]) -> Option<TimelinePlot> {
     let mut picked: Vec<(u32, String, &Row)> = Vec::new();
     for r in rows {
         let series = series_name(r);
@@ -47,7 +47,7 @@ pub fn timeline(workload: &str, rows: &[&Row]) -> Option<TimelinePlot> {
             continue;
         };
         let p = plot.get_or_insert_with(|| TimelinePlot {
-            id: format!("{workload}-timeline"),
+            id: format!("{key}-timeline"),
             title: format!("{} over the first {WINDOW_MS} ms", t.title),
             filled: t.filled.into(),
             gap: t.gap.into(),
