@@ -195,16 +195,20 @@ fn half_a_vcpu_takes_twice_as_long_and_the_child_sees_its_limits() {
         "single.json",
         &json!({"workload":"pbkdf2","hash":"sha512","iterations":iterations,"passwords":1,"threads":[1]}),
     );
+    // Three runs per size, read by their medians: under a CFS quota the same work's CPU time
+    // moves run to run on a shared host.
     let s = emulate(&[
         "--memory",
         "884,1769",
+        "--runs",
+        "3",
         "--payload",
         payload.to_str().unwrap(),
     ]);
     assert!(s.status.success(), "{}", s.stderr);
-    let half = s.one(884);
-    let full = s.one(1769);
-    for (line, mb) in [(half, 884u64), (full, 1769)] {
+    let half = s.at(884)[0];
+    for line in s.at(884).into_iter().chain(s.at(1769)) {
+        let mb = line["emulate_run"]["memory_mb"].as_u64().unwrap();
         assert_eq!(line["emulate_run"]["status"], "ok", "{line}");
         let e = &line["emulated"];
         let version = e["cgroup"].as_str().unwrap();
@@ -215,7 +219,8 @@ fn half_a_vcpu_takes_twice_as_long_and_the_child_sees_its_limits() {
             s.stderr
         );
         let period = e["cpu_period_us"].as_u64().unwrap();
-        let quota = (mb as f64 / 1769.0 * period as f64).round() as u64;
+        let quota =
+            (lambda_probe::lambda_model::vcpu_share(mb as u32) * period as f64).round() as u64;
         assert_eq!(e["cpu_quota_us"], quota, "{e}");
         assert_eq!(e["memory_limit_bytes"], mb << 20, "{e}");
         assert_eq!(e["memory_mb"], mb);
@@ -229,7 +234,12 @@ fn half_a_vcpu_takes_twice_as_long_and_the_child_sees_its_limits() {
         assert_eq!(env["affinity_cores"], e["cores"], "{env}");
         assert_eq!(e["cores"], 2.min(host_cores()), "{e}");
     }
-    let vcpu = summary_f64(half, "effective_vcpu");
+    let median_of = |mb: u64, key: &str| {
+        let mut v: Vec<f64> = s.at(mb).iter().map(|l| summary_f64(l, key)).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let vcpu = median_of(884, "effective_vcpu");
     assert!(
         (0.45..=0.55).contains(&vcpu),
         "884 MB: effective vCPU {vcpu}, expected 0.5 ± 0.05\n{}",
@@ -242,10 +252,14 @@ fn half_a_vcpu_takes_twice_as_long_and_the_child_sees_its_limits() {
             > 0,
         "884 MB was never throttled: {half}"
     );
-    let ratio = summary_f64(half, "wall_ms") / summary_f64(full, "wall_ms");
+    // Wall per ms of CPU: the same work's CPU time is not the same at both sizes on a VM (the
+    // throttled runs took 1.13–1.20 × the CPU here, see docs/predict.md), the time each ms of
+    // it takes is what the quota sets.
+    let per_cpu = |mb: u64| median_of(mb, "wall_ms") / median_of(mb, "cpu_ms");
+    let ratio = per_cpu(884) / per_cpu(1769);
     assert!(
         (1.7..=2.3).contains(&ratio),
-        "884 MB took {ratio:.2}× as long as 1,769 MB, expected 2 ± 15%\n{}",
+        "884 MB took {ratio:.2}× as long per ms of CPU as 1,769 MB, expected 2 ± 15%\n{}",
         s.stderr
     );
     assert!(s.stderr.contains("memory MB"), "no table: {}", s.stderr);
@@ -265,19 +279,31 @@ fn two_threads_pay_off_only_past_one_vcpu() {
         "multi.json",
         &json!({"workload":"pbkdf2","hash":"sha512","iterations":iterations,"passwords":2,"threads":[1,2]}),
     );
+    // Three runs per size, read by the median speedup: two threads' CPU time moves run to run
+    // on a shared host.
     let s = emulate(&[
         "--memory",
         "1769,3538",
+        "--runs",
+        "3",
         "--payload",
         payload.to_str().unwrap(),
     ]);
     assert!(s.status.success(), "{}", s.stderr);
     let speedup = |mb: u64| {
-        let line = s.one(mb);
-        assert_eq!(line["emulate_run"]["status"], "ok", "{line}");
-        let levels = line["summary"]["levels"].as_array().unwrap();
-        assert_eq!(levels[1]["threads"], 2);
-        levels[1]["speedup"].as_f64().unwrap()
+        let mut v: Vec<f64> = s
+            .at(mb)
+            .iter()
+            .map(|line| {
+                assert_eq!(line["emulate_run"]["status"], "ok", "{line}");
+                let levels = line["summary"]["levels"].as_array().unwrap();
+                assert_eq!(levels[1]["threads"], 2);
+                levels[1]["speedup"].as_f64().unwrap()
+            })
+            .collect();
+        assert_eq!(v.len(), 3, "{}", s.stderr);
+        v.sort_by(f64::total_cmp);
+        v[1]
     };
     let (one, two) = (speedup(1769), speedup(3538));
     assert!(
@@ -291,7 +317,7 @@ fn two_threads_pay_off_only_past_one_vcpu() {
         s.stderr
     );
     // Lambda shows 3 cores at 3,538 MB: on a 2-core host that is said, not hidden.
-    let e = &s.one(3538)["emulated"];
+    let e = &s.at(3538)[0]["emulated"];
     assert_eq!(e["lambda_cores"], 3);
     let notes = e["not_reproducible"].as_array().unwrap();
     if host_cores() < 3 {
@@ -303,7 +329,7 @@ fn two_threads_pay_off_only_past_one_vcpu() {
         );
         assert!(s.stderr.contains("not reproducible here"), "{}", s.stderr);
     }
-    assert!(s.one(1769)["emulated"]["not_reproducible"]
+    assert!(s.at(1769)[0]["emulated"]["not_reproducible"]
         .as_array()
         .unwrap()
         .is_empty());
