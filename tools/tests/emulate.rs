@@ -6,58 +6,14 @@
 //! CFS quota accounting (100 ms periods) to average out. Every test ends by checking that no
 //! cgroup is left behind.
 
+mod common;
+use common::{iterations_for, probe, require_root, serial, TOOLS};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-const TOOLS: &str = env!("CARGO_BIN_EXE_lambda-probe-tools");
 const PREFIX: &str = "lambda-probe-emulate.";
-
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn require_root() {
-    // SAFETY: geteuid has no side effects.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "these tests create cgroups and need root (CI runs as root)"
-    );
-}
-
-/// The probe the tools run by default: `lambda-probe` next to them, built in the same profile
-/// (a no-op when `cargo test --workspace` already built it).
-fn probe() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = Path::new(TOOLS).parent().unwrap();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args([
-                "build",
-                "--quiet",
-                "-p",
-                "lambda-probe",
-                "--bin",
-                "lambda-probe",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("run cargo build for the probe");
-            assert!(status.success(), "building the probe failed");
-            let p = dir.join("lambda-probe");
-            assert!(p.is_file(), "no probe at {}", p.display());
-            p
-        })
-        .clone()
-}
 
 fn scratch() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("emulate");
@@ -146,32 +102,6 @@ fn leftovers() -> Vec<PathBuf> {
 fn assert_no_leftovers() {
     let left = leftovers();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
-}
-
-/// pbkdf2 iterations for about `cpu_s` of CPU time per password with this probe build on this
-/// machine, measured unthrottled (debug and release builds differ by 20×).
-fn iterations_for(cpu_s: f64) -> u64 {
-    static PER_ITERATION_S: OnceLock<f64> = OnceLock::new();
-    let per = *PER_ITERATION_S.get_or_init(|| {
-        let trial = 4000;
-        let mut child = Command::new(probe())
-            .args(["run", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let payload = json!({"workload":"pbkdf2","iterations":trial,"passwords":2,"threads":[1]});
-        std::io::Write::write_all(
-            child.stdin.as_mut().unwrap(),
-            payload.to_string().as_bytes(),
-        )
-        .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let cpu_ms = r["summary"]["levels"][0]["cpu_ms"].as_f64().unwrap();
-        cpu_ms / 1000.0 / (2.0 * trial as f64)
-    });
-    ((cpu_s / per) as u64).clamp(1000, 100_000_000)
 }
 
 fn summary_f64(line: &Value, key: &str) -> f64 {

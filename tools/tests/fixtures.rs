@@ -6,6 +6,7 @@
 //! a local moto endpoint through scripts/local_dynamodb.py). The regeneration is an ignored
 //! test here, so it runs only when asked.
 
+mod common;
 use lambda_probe::response::{Answer, Response};
 use lambda_probe::workloads::WORKLOADS;
 use serde_json::{json, Value};
@@ -27,19 +28,12 @@ const FIXTURE_PAYLOADS: &[&str] = &[
 const RUN_SIZES_MB: [u32; 3] = [128, 1769, 3538];
 const EMULATE_SIZES_MB: &str = "128,1769";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .into()
-}
-
 fn dir() -> PathBuf {
-    root().join("tests/fixtures/results")
+    common::repo().join("tests/fixtures/results")
 }
 
 fn payload(name: &str) -> Value {
-    let path = root().join(format!("bench-payloads/{name}.json"));
+    let path = common::repo().join(format!("bench-payloads/{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -88,23 +82,7 @@ fn the_fixtures_are_current_and_cover_every_workload() {
 
 /// The probe and tools binaries of this build.
 fn binaries() -> (PathBuf, PathBuf) {
-    let tools = PathBuf::from(env!("CARGO_BIN_EXE_lambda-probe-tools"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "lambda-probe",
-            "--bin",
-            "lambda-probe",
-        ])
-        .current_dir(root())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let probe = tools.with_file_name("lambda-probe");
-    (probe, tools)
+    (common::probe(), PathBuf::from(common::TOOLS))
 }
 
 /// GNU time: runs a command, passes its status on, and prints the command's peak resident set
@@ -138,8 +116,8 @@ fn peak_mib(out: &std::process::Output) -> u32 {
 /// A command run with the io workload's local table when the payload needs one.
 fn command(program: &Path, args: &[&str], io: bool) -> Command {
     if io {
-        let mut c = Command::new(root().join(".venv/bin/python"));
-        c.arg(root().join("scripts/local_dynamodb.py"))
+        let mut c = Command::new(common::repo().join(".venv/bin/python"));
+        c.arg(common::repo().join("scripts/local_dynamodb.py"))
             .arg("--")
             .arg(program)
             .args(args);
@@ -221,7 +199,7 @@ fn regenerate_fixtures() {
     for name in FIXTURE_PAYLOADS {
         let p = payload(name);
         let io = workload_of(&p) == "io";
-        let file = root().join(format!("bench-payloads/{name}.json"));
+        let file = common::repo().join(format!("bench-payloads/{name}.json"));
         let file = file.to_str().unwrap();
         for mb in RUN_SIZES_MB {
             let out = measured(&probe, &["run", file, "--quick", "--repeat", "2"], io)

@@ -3,27 +3,14 @@
 //! short emulated run → predict → a short emulated sweep → `--check` within a loose bound. The
 //! accuracy itself is a benchmark (`make predict-check`), not a timed test.
 
+mod common;
+use common::{iterations_for, probe, repo, require_root, run_probe_at, serial, TOOLS};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
-
-const TOOLS: &str = env!("CARGO_BIN_EXE_lambda-probe-tools");
-
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .into()
-}
 
 fn scratch() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("predict");
@@ -37,56 +24,8 @@ fn write(name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// The probe next to the tools, built in the same profile.
-fn probe() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = Path::new(TOOLS).parent().unwrap();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args([
-                "build",
-                "--quiet",
-                "-p",
-                "lambda-probe",
-                "--bin",
-                "lambda-probe",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            assert!(cmd.status().unwrap().success(), "building the probe failed");
-            dir.join("lambda-probe")
-        })
-        .clone()
-}
-
 fn run_probe(payload: &Value) -> Value {
     run_probe_at(payload, None)
-}
-
-/// `lambda-probe run`, with AWS_LAMBDA_FUNCTION_MEMORY_SIZE set when a size is given.
-fn run_probe_at(payload: &Value, memory_mb: Option<u32>) -> Value {
-    let mut cmd = Command::new(probe());
-    if let Some(m) = memory_mb {
-        cmd.env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", m.to_string());
-    }
-    let mut child = cmd
-        .args(["run", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .as_mut()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn tools(args: &[&str]) -> Output {
@@ -471,26 +410,6 @@ fn the_delay_proxy_holds_every_answer_back_once() {
             .all(|&ms| (delay_ms..delay_ms * 3.0).contains(&ms)),
         "{delayed:?}"
     );
-}
-
-fn require_root() {
-    // SAFETY: geteuid has no side effects.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "this test creates cgroups (emulate) and needs root (CI runs as root)"
-    );
-}
-
-/// pbkdf2 sha512 iterations for about `cpu_s` of CPU per password with this build here.
-fn iterations_for(cpu_s: f64) -> u64 {
-    let trial = 2000;
-    let r = run_probe(
-        &json!({"workload":"pbkdf2","hash":"sha512","iterations":trial,"passwords":2,"threads":[1]}),
-    );
-    let cpu_ms = r["summary"]["levels"][0]["cpu_ms"].as_f64().unwrap();
-    let per = cpu_ms / 1000.0 / (2.0 * trial as f64);
-    ((cpu_s / per) as u64).clamp(1000, 100_000_000)
 }
 
 #[test]

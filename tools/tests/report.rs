@@ -4,6 +4,8 @@
 //! fixtures' numbers (computed here from the typed results), and CloudWatch exports read back
 //! into the same rows as the responses they were logged from.
 
+mod common;
+use common::probe;
 use lambda_probe::lambda_model::{invocation_cost, Arch};
 use lambda_probe::response::{Answer, Response};
 use lambda_probe::workloads::WORKLOADS;
@@ -480,27 +482,6 @@ fn an_omitted_full_result_a_query_without_message_and_an_old_schema_are_listed()
     assert!(md.contains("without an @message field"), "{md}");
     assert!(md.contains("schema_version 1"), "{md}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// The probe next to the tools, built in the same profile (a no-op when already built).
-fn probe() -> PathBuf {
-    let tools = Path::new(env!("CARGO_BIN_EXE_lambda-probe-tools"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--quiet",
-        "-p",
-        "lambda-probe",
-        "--bin",
-        "lambda-probe",
-    ])
-    .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if tools.parent().unwrap().ends_with("release") {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().unwrap().success(), "building the probe failed");
-    tools.with_file_name("lambda-probe")
 }
 
 /// Real responses of a process serving 4 invocations at once (`run --concurrency 4` with
