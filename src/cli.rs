@@ -78,7 +78,8 @@ pub struct RunArgs {
     pub save: Option<std::path::PathBuf>,
     /// Run as a function of this memory size, as AWS_LAMBDA_FUNCTION_MEMORY_SIZE would say
     /// (the memory guard's limit, and the size the tools read); `host`: the size whose CPU share
-    /// is this machine's cores (2 cores: 3538). No CPU or memory limit is applied: `lambda-probe-tools emulate` does that.
+    /// is this machine's cores (2 cores: 3538). No CPU or memory limit is applied:
+    /// `lambda-probe-tools emulate` does that.
     #[arg(long, value_name = "MB|host", value_parser = parse_memory_mb)]
     pub memory_mb: Option<u32>,
 }

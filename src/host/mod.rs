@@ -98,10 +98,10 @@ pub fn lambda_memory_mb() -> Option<u32> {
 /// which other threads may be reading.
 static MEMORY_MB_GIVEN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
-/// Runs this process as a function of `memory_mb` (see [`lambda_memory_mb`]); once, before
-/// the first invocation. False when a size was already given.
-pub fn give_memory_mb(memory_mb: u32) -> bool {
-    MEMORY_MB_GIVEN.set(memory_mb).is_ok()
+/// Runs this process as a function of `memory_mb` (see [`lambda_memory_mb`]): once, before
+/// the first invocation; a later call changes nothing.
+pub fn give_memory_mb(memory_mb: u32) {
+    let _ = MEMORY_MB_GIVEN.set(memory_mb);
 }
 
 /// `AWS_LAMBDA_MAX_CONCURRENCY` as the runtime reads it (a number above 0), else `None`.
