@@ -320,18 +320,23 @@ pub struct Options {
     pub period_ms: f64,
     /// The period was measured by a `cpu-timeline` run among the inputs.
     pub period_measured: bool,
+    /// `cpu-timeline` runs among the inputs that found no period (never throttled).
+    pub timelines_without_period: usize,
     pub host_cores: Option<u32>,
     pub balanced_weight: f64,
 }
 
 impl Options {
-    /// `measured_periods`: the periods `cpu-timeline` runs among the inputs measured; their
-    /// median is the period unless `--period-ms` gives one.
-    pub fn from(a: &Args, measured_periods: &[f64]) -> Options {
-        let measured = lambda_probe::measure::stats::median(measured_periods);
+    /// `timeline_periods`: what each `cpu-timeline` run among the inputs measured (`None`: no
+    /// period, it was never throttled); the median of those measured is the period unless
+    /// `--period-ms` gives one.
+    pub fn from(a: &Args, timeline_periods: &[Option<f64>]) -> Options {
+        let found: Vec<f64> = timeline_periods.iter().flatten().copied().collect();
+        let measured = lambda_probe::measure::stats::median(&found);
         Options {
             period_ms: a.period_ms.or(measured).unwrap_or(lm::REPORTED_PERIOD_MS),
             period_measured: a.period_ms.is_none() && measured.is_some(),
+            timelines_without_period: timeline_periods.len() - found.len(),
             host_cores: a.host_cores,
             balanced_weight: a.balanced_weight,
         }
@@ -342,13 +347,14 @@ impl Options {
         Options {
             period_ms: lm::REPORTED_PERIOD_MS,
             period_measured: false,
+            timelines_without_period: 0,
             host_cores: None,
             balanced_weight: recommend::DEFAULT_BALANCED_WEIGHT,
         }
     }
 
     fn period_words(&self) -> String {
-        if self.period_measured {
+        let words = if self.period_measured {
             format!("{:.1} ms (measured by cpu-timeline)", self.period_ms)
         } else if self.period_ms == lm::REPORTED_PERIOD_MS {
             format!(
@@ -357,6 +363,12 @@ impl Options {
             )
         } else {
             format!("{} ms", self.period_ms)
+        };
+        match self.timelines_without_period {
+            0 => words,
+            n => format!(
+                "{words}; {n} cpu-timeline run(s) among the inputs found none: never throttled"
+            ),
         }
     }
 }
@@ -457,7 +469,7 @@ impl Group {
 /// The groups to predict: the runs read from the inputs, or the function described by hand.
 /// The groups, and the enforcement periods `cpu-timeline` runs among the inputs measured (those
 /// runs measure the sandbox, not work: they make no group).
-pub fn groups_from(args: &Args) -> Result<(Vec<Group>, Vec<f64>), String> {
+pub fn groups_from(args: &Args) -> Result<(Vec<Group>, Vec<Option<f64>>), String> {
     if let Some(h) = args.hand() {
         return Ok((vec![hand_group(&h)], Vec::new()));
     }
@@ -472,10 +484,7 @@ pub fn groups_from(args: &Args) -> Result<(Vec<Group>, Vec<f64>), String> {
     let (timelines, runs): (Vec<Run>, Vec<Run>) = runs
         .into_iter()
         .partition(|r| r.measured_period_ms.is_some() || r.workload() == "cpu-timeline");
-    let periods: Vec<f64> = timelines
-        .iter()
-        .filter_map(|r| r.measured_period_ms)
-        .collect();
+    let periods: Vec<Option<f64>> = timelines.iter().map(|r| r.measured_period_ms).collect();
     if runs.is_empty() {
         return Err(if timelines.is_empty() {
             "no runs among the inputs".into()
@@ -917,11 +926,23 @@ mod tests {
         let none = Options::from(&args(&["r.json"]), &[]);
         assert_eq!(none.period_ms, lm::REPORTED_PERIOD_MS);
         assert!(!none.period_measured && none.period_words().contains("not documented"));
-        let measured = Options::from(&args(&["r.json"]), &[19.0, 21.0, 20.0]);
+        let measured = Options::from(&args(&["r.json"]), &[Some(19.0), Some(21.0), Some(20.0)]);
         assert_eq!((measured.period_ms, measured.period_measured), (20.0, true));
         assert!(measured.period_words().contains("cpu-timeline"));
-        let given = Options::from(&args(&["r.json", "--period-ms", "100"]), &[20.0]);
+        let given = Options::from(&args(&["r.json", "--period-ms", "100"]), &[Some(20.0)]);
         assert_eq!((given.period_ms, given.period_measured), (100.0, false));
+        // A cpu-timeline run that was never throttled gives no period, and is said.
+        let unthrottled = Options::from(&args(&["r.json"]), &[None, Some(100.0)]);
+        assert_eq!(
+            (unthrottled.period_ms, unthrottled.period_measured),
+            (100.0, true)
+        );
+        assert!(unthrottled
+            .period_words()
+            .ends_with("; 1 cpu-timeline run(s) among the inputs found none: never throttled"));
+        let none_found = Options::from(&args(&["r.json"]), &[None]);
+        assert_eq!(none_found.period_ms, lm::REPORTED_PERIOD_MS);
+        assert!(!none_found.period_measured);
     }
 
     #[test]
