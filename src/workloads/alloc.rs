@@ -827,23 +827,10 @@ mod tests {
                 _ => 10,
             });
         }
-        let r = Run::<Alloc> {
-            params: p,
-            summary: crate::response::Summary {
-                common: crate::response::Common {
-                    wall_ms: 1.0,
-                    cpu_ms: 1.0,
-                    effective_vcpu: None,
-                    new_pages: 0,
-                    major_faults: 0,
-                },
-                figures: out.figures.clone(),
-            },
-            samples: out.samples,
-        };
+        let r = Run::<Alloc>::for_test(p, out);
         let phases = Alloc::phases(&r);
         assert_eq!(phases.len(), 2);
-        for (ph, pass) in phases.iter().zip(&out.figures.passes) {
+        for (ph, pass) in phases.iter().zip(&r.summary.figures.passes) {
             assert_eq!(ph.wall_ms, pass.wall_ms.unwrap());
             assert_eq!(ph.cpu_ms, pass.cpu_ms.unwrap());
             assert!(!ph.waits && ph.threads == 1.0);
@@ -865,24 +852,11 @@ mod tests {
     fn the_guard_says_where_the_run_would_fit() {
         let p = params(AllocMode::Reuse, 2, 1);
         let out = run(&p, Deadline::none()).unwrap();
-        let mut r = Run::<Alloc> {
-            params: AllocParams {
+        let mut r = Run::<Alloc>::for_test(AllocParams {
                 buffers: 100,
                 buffer_bytes: 1 << 20,
                 ..p
-            },
-            summary: crate::response::Summary {
-                common: crate::response::Common {
-                    wall_ms: 1.0,
-                    cpu_ms: 1.0,
-                    effective_vcpu: None,
-                    new_pages: 0,
-                    major_faults: 0,
-                },
-                figures: out.figures,
-            },
-            samples: out.samples,
-        };
+            }, out);
         r.summary.figures.memory_budget.own_bytes = 16 << 20;
         // 100 MiB held at once: not in 128 MB (16 + 2 MiB margin, 16 MiB footprint), in 256.
         let refused = super::super::guard_at(&r, 128, 4096).unwrap_err();

@@ -467,34 +467,21 @@ mod tests {
     fn phases_are_the_warm_up_and_the_repeats() {
         let p = params(false);
         let out = run(&p, Deadline::none()).unwrap();
-        let r = Run::<Memset> {
-            params: p,
-            summary: crate::response::Summary {
-                common: crate::response::Common {
-                    wall_ms: 1.0,
-                    cpu_ms: 1.0,
-                    effective_vcpu: None,
-                    new_pages: 0,
-                    major_faults: 0,
-                },
-                figures: out.figures.clone(),
-            },
-            samples: out.samples.clone(),
-        };
+        let r = Run::<Memset>::for_test(p, out);
         let phases = Memset::phases(&r);
         assert_eq!(phases.len(), 2);
         let (warm, repeats) = (&phases[0], &phases[1]);
-        assert_eq!(warm.wall_ms, out.figures.warmup_us.unwrap() / 1000.0);
+        assert_eq!(warm.wall_ms, r.summary.figures.warmup_us.unwrap() / 1000.0);
         assert!(warm.new_pages.unwrap() >= 256 && warm.fault_ms.is_some());
         assert!(warm.fault_ms.unwrap() <= warm.wall_ms);
-        assert_eq!(warm.cpu_ms, out.figures.warmup_cpu_ms.unwrap());
+        assert_eq!(warm.cpu_ms, r.summary.figures.warmup_cpu_ms.unwrap());
         // The repeats' span holds every painted repeat.
-        let painted: f64 = out.samples.iter().map(|s| s.wall_us).sum();
-        assert_eq!(repeats.wall_ms, out.figures.repeats_wall_ms.unwrap());
+        let painted: f64 = r.samples.iter().map(|s| s.wall_us).sum();
+        assert_eq!(repeats.wall_ms, r.summary.figures.repeats_wall_ms.unwrap());
         assert!(repeats.wall_ms >= painted / 1000.0 - 0.01, "{repeats:?}");
-        assert_eq!(repeats.cpu_ms, out.figures.repeats_cpu_ms.unwrap());
+        assert_eq!(repeats.cpu_ms, r.summary.figures.repeats_cpu_ms.unwrap());
         assert!(phases.iter().all(|p| !p.waits && p.threads == 1.0));
-        assert!(out.samples.iter().all(|s| s.cpu_us.is_some()));
+        assert!(r.samples.iter().all(|s| s.cpu_us.is_some()));
         assert!(repeats.cpu_spread.is_some() && warm.cpu_spread.is_none());
     }
 

@@ -321,6 +321,28 @@ pub struct Run<W: Workload> {
     pub samples: Vec<W::Sample>,
 }
 
+#[cfg(test)]
+impl<W: Workload> Run<W> {
+    /// A run of `params` with `out`'s figures and samples and placeholder common figures (1 ms of
+    /// wall and CPU): for tests of what a workload makes of its own figures.
+    pub fn for_test(params: W::Params, out: Outcome<W::Figures, W::Sample>) -> Run<W> {
+        Run {
+            params,
+            summary: Summary {
+                common: crate::response::Common {
+                    wall_ms: 1.0,
+                    cpu_ms: 1.0,
+                    effective_vcpu: None,
+                    new_pages: 0,
+                    major_faults: 0,
+                },
+                figures: out.figures,
+            },
+            samples: out.samples,
+        }
+    }
+}
+
 impl<W: Workload> Clone for Run<W> {
     fn clone(&self) -> Self {
         Run {

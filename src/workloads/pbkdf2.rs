@@ -605,20 +605,7 @@ mod tests {
         assert_eq!(busy_threads(2, 3), 1.5);
         let p = params(vec![1, 3], 1000);
         let out = run(&p, Deadline::none());
-        let r = Run::<Pbkdf2> {
-            params: p,
-            summary: crate::response::Summary {
-                common: crate::response::Common {
-                    wall_ms: 1.0,
-                    cpu_ms: 1.0,
-                    effective_vcpu: None,
-                    new_pages: 0,
-                    major_faults: 0,
-                },
-                figures: out.figures.clone(),
-            },
-            samples: out.samples,
-        };
+        let r = Run::<Pbkdf2>::for_test(p, out);
         let phases = Pbkdf2::phases(&r);
         assert_eq!(phases.len(), 2);
         assert_eq!(
@@ -639,7 +626,7 @@ mod tests {
             Some(0.15)
         );
         assert_eq!(super::super::item_spread(&[100.0]), None);
-        assert_eq!(phases[1].wall_ms, out.figures.levels[1].wall_ms);
+        assert_eq!(phases[1].wall_ms, r.summary.figures.levels[1].wall_ms);
     }
 
     #[test]
