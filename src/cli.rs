@@ -98,17 +98,8 @@ fn parse_memory_mb(text: &str) -> Result<u32, String> {
 }
 
 pub async fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-    };
+    // clap prints help and version on stdout with status 0, usage errors on stderr with 2.
+    let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(args).await,
         Command::Schema { of } => {

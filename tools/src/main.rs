@@ -30,18 +30,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            // Help and version go to stdout with status 0; usage errors are status 2.
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-    };
+    // clap prints help and version on stdout with status 0, usage errors on stderr with 2.
+    let cli = Cli::parse();
     match cli.command {
         Command::Emulate(args) => emulate::main(args),
         Command::Report(args) => report::main(args),
