@@ -331,10 +331,9 @@ pub fn default_sizes_mb() -> Vec<u32> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cpu_work(cpu_ms: f64, threads: f64) -> Work {
+impl Work {
+    /// Work that is all CPU on `threads` threads: no wait, no page-fault account, no spread.
+    pub fn cpu_only(cpu_ms: f64, threads: f64) -> Work {
         Work {
             name: "work".into(),
             cpu_ms,
@@ -347,13 +346,18 @@ mod tests {
             cpu_spread: 0.0,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn waiting(cpu_ms: f64, threads: f64, wait_ms: f64) -> Work {
         Work {
             wait_ms,
             wait_low_ms: wait_ms,
             wait_high_ms: wait_ms,
-            ..cpu_work(cpu_ms, threads)
+            ..Work::cpu_only(cpu_ms, threads)
         }
     }
 
@@ -376,7 +380,7 @@ mod tests {
     fn work_that_never_waits_follows_lambdas_usable_vcpu() {
         for threads in [1.0, 2.0, 3.0, 8.0] {
             for m in default_sizes_mb() {
-                let a = at(&[cpu_work(1000.0, threads)], m);
+                let a = at(&[Work::cpu_only(1000.0, threads)], m);
                 let (v, _) = lm::usable_vcpu(m, threads);
                 assert!(
                     close(a.fluid_ms, 1000.0 / v),
@@ -388,7 +392,7 @@ mod tests {
 
     #[test]
     fn one_thread_stops_gaining_at_the_1769_mb_knee() {
-        let w = [cpu_work(1000.0, 1.0)];
+        let w = [Work::cpu_only(1000.0, 1.0)];
         let below = at(&w, 1768);
         assert_eq!(below.bound, Bound::CpuShare);
         assert!(close(below.fluid_ms, 1000.0 * 1769.0 / 1768.0));
@@ -418,7 +422,7 @@ mod tests {
             "{b:?}"
         );
         // Work that never waits is held back by the share on both sides: no step.
-        let cpu = [cpu_work(300.0, 4.0)];
+        let cpu = [Work::cpu_only(300.0, 4.0)];
         let (x, y) = (at(&cpu, 3008), at(&cpu, 3009));
         assert!(x.bound == Bound::CpuShare && y.bound == Bound::CpuShare);
         assert!(close(x.fluid_ms / y.fluid_ms, 3009.0 / 3008.0));
@@ -426,12 +430,15 @@ mod tests {
 
     #[test]
     fn at_10240_mb_the_share_stays_under_the_six_cores() {
-        let a = at(&[cpu_work(5789.0, 8.0)], 10_240);
+        let a = at(&[Work::cpu_only(5789.0, 8.0)], 10_240);
         assert_eq!((a.cores, a.bound), (6, Bound::CpuShare));
         assert!(close(a.fluid_ms, 5789.0 / lm::vcpu_share(10_240)));
         assert!((a.vcpu_share - 5.7886).abs() < 1e-4);
         // Six threads: still the share (5.79 < 6).
-        assert_eq!(at(&[cpu_work(100.0, 6.0)], 10_240).bound, Bound::CpuShare);
+        assert_eq!(
+            at(&[Work::cpu_only(100.0, 6.0)], 10_240).bound,
+            Bound::CpuShare
+        );
     }
 
     #[test]
@@ -449,7 +456,7 @@ mod tests {
 
     #[test]
     fn threads_beyond_the_cores_are_held_to_the_cores() {
-        let w = [cpu_work(1000.0, 4.0)];
+        let w = [Work::cpu_only(1000.0, 4.0)];
         // Lambda at 3,538 MB: 2.0 vCPU of share, 3 cores: the share holds 4 threads back.
         let lambda = at(&w, 3538);
         assert_eq!(lambda.bound, Bound::CpuShare);
@@ -482,7 +489,7 @@ mod tests {
     fn the_period_gives_the_range_around_the_fluid_share() {
         // 884 MB: s = 0.4997; one period's quota at full speed is worth u = P × (1 − s), won or
         // lost at the start, won at the end.
-        let a = at(&[cpu_work(1000.0, 1.0)], 884);
+        let a = at(&[Work::cpu_only(1000.0, 1.0)], 884);
         let fluid = 1000.0 / lm::vcpu_share(884);
         let side = 100.0 * (1.0 - lm::vcpu_share(884));
         assert!(close(a.high_ms, fluid + side));
@@ -490,7 +497,7 @@ mod tests {
         assert!(close(a.predicted_ms, fluid - side));
         // A shorter period, a narrower range: Lambda's reported 20 ms.
         let b = predict(
-            &[cpu_work(1000.0, 1.0)],
+            &[Work::cpu_only(1000.0, 1.0)],
             &Target {
                 memory_mb: 884,
                 period_ms: lm::REPORTED_PERIOD_MS,
@@ -500,10 +507,13 @@ mod tests {
         assert!(close(b.high_ms - b.low_ms, 3.0 * side / 5.0));
         // Never faster than with no share at all: 60 ms of CPU fits in one 100 ms period's
         // quota at 1,024 MB (57.9 ms) almost whole.
-        let c = at(&[cpu_work(60.0, 1.0)], 1024);
+        let c = at(&[Work::cpu_only(60.0, 1.0)], 1024);
         assert!(close(c.low_ms, 60.0) && c.predicted_ms >= 60.0, "{c:?}");
         // Two threads after one at 1,769 MB: only the second phase is held back, at the end.
-        let d = at(&[cpu_work(1000.0, 1.0), cpu_work(1000.0, 2.0)], 1769);
+        let d = at(
+            &[Work::cpu_only(1000.0, 1.0), Work::cpu_only(1000.0, 2.0)],
+            1769,
+        );
         assert!(
             close(d.high_ms, 2000.0) && close(d.low_ms, 2000.0 - 50.0),
             "{d:?}"
@@ -513,7 +523,7 @@ mod tests {
         // unspent when it starts (a gain of u ÷ 2), and its end gains up to u.
         let s = lm::vcpu_share(512);
         let waited = waiting(50.0, 1.0, 100.0 / s - 50.0);
-        let e = at(&[waited, cpu_work(100.0, 2.0)], 512);
+        let e = at(&[waited, Work::cpu_only(100.0, 2.0)], 512);
         assert_eq!(e.phases[0].bound, Bound::Wait);
         assert!(close(e.phases[0].vcpu, s / 2.0), "{e:?}");
         let u = 100.0 * (1.0 - s / 2.0);
@@ -525,7 +535,7 @@ mod tests {
     fn the_cpu_spread_of_equal_items_widens_the_range() {
         let w = [Work {
             cpu_spread: 0.05,
-            ..cpu_work(1000.0, 1.0)
+            ..Work::cpu_only(1000.0, 1.0)
         }];
         let a = at(&w, 3538);
         assert!(close(a.predicted_ms, 1000.0));
